@@ -1,0 +1,61 @@
+# Graft's entry points. `make demo` and `make test` work on a fresh machine: they install what they
+# need (npm packages, the local tools built from the Go module proxy) before running.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_BIN := node_modules/.bin
+TOOLS := hack/tools.sh
+
+.PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
+        run sandbox sandbox-down demo bench-merge bench-staging bench-scale clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.installed ## install npm packages when package-lock.json changed
+
+tools: ## build the pinned local tools (etcd, kube-*, kwok, versitygw, simulator, s5cmd, helm) when missing
+	$(TOOLS)
+
+build: deps ## compile TypeScript into dist/ (bin/graft then runs it)
+	$(NODE_BIN)/tsc -p tsconfig.build.json
+
+generate: deps ## write crds/ (and other generated files) from the zod schemas in src/api
+	$(NODE_BIN)/tsx src/cli/main.ts generate
+
+verify-generated: deps ## fail when a generated file differs from what is committed
+	$(NODE_BIN)/tsx src/cli/main.ts generate --check
+
+typecheck: deps ## type check everything, tests included
+	$(NODE_BIN)/tsc --noEmit -p tsconfig.json
+
+lint: deps ## static checks beyond the type checker
+	hack/lint.sh
+
+test-unit: deps ## unit tests only (no external processes)
+	$(NODE_BIN)/vitest run --project unit
+
+test-integration: deps tools ## tests against the real control plane, S3 and engine simulator
+	source <($(TOOLS) env) && $(NODE_BIN)/vitest run --project integration
+
+test: deps tools lint typecheck verify-generated ## everything CI runs
+	source <($(TOOLS) env) && $(NODE_BIN)/vitest run
+
+run: deps ## run the operator from source against $$KUBECONFIG
+	$(NODE_BIN)/tsx src/cli/main.ts operator
+
+sandbox: deps tools ## start the e2e control plane in the background; writes .sandbox/kubeconfig
+	source <($(TOOLS) env) && $(NODE_BIN)/tsx hack/sandbox.ts up
+
+sandbox-down: ## stop the sandbox
+	$(NODE_BIN)/tsx hack/sandbox.ts down
+
+demo: deps ## run Graft end to end on the local sandbox (not built yet)
+	@echo "make demo is not built yet: it arrives with the Adapter issue (placement, pod runner, demo)." >&2
+	@exit 1
+
+clean: ## remove build outputs (the tool cache outside the repo stays)
+	rm -rf dist .sandbox .tmp

@@ -1,0 +1,41 @@
+// The `graft` command: one subcommand per entry point, each loaded only when called.
+import { CliError, EXIT_USAGE } from './errors.js';
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> };
+
+const commands: Record<string, Command> = {
+  version: { summary: 'print the version', load: () => import('./version.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: graft <command> [flags]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : EXIT_USAGE;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`graft: unknown command "${name}"\n\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  const mod = await cmd.load();
+  return (await mod.run(rest)) ?? 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      process.stderr.write(`graft: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`graft: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
