@@ -4,6 +4,7 @@ import { CliError, EXIT_USAGE } from './errors.js';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> };
 
 const commands: Record<string, Command> = {
+  generate: { summary: 'write generated files (CRDs) from src/api; --check fails on drift', load: () => import('./generate.js') },
   version: { summary: 'print the version', load: () => import('./version.js') },
 };
 
