@@ -38,14 +38,17 @@ external() {
 }
 
 go_install() { # name version package
+  # A throwaway wrapper module instead of `go install pkg@version`: the latter asks the proxy for the
+  # module's version list, which the proxy refuses for some modules (llm-d-inference-sim).
   local name=$1 version=$2 pkg=$3 out
   out=$(cached "$name" "$version")
   [ -x "$out" ] && return 0
   log "building $name $version"
-  local tmp; tmp=$(mktemp -d "$SRC/gobin.XXXXXX")
-  GOBIN="$tmp" go install "$pkg@$version"
-  mv "$tmp/$(basename "${pkg%/v[0-9]*}")" "$out" 2>/dev/null || mv "$tmp"/* "$out"
-  rm -rf "$tmp"
+  local dir="$SRC/$name-$version"
+  rm -rf "$dir"; mkdir -p "$dir"
+  ( cd "$dir" && go mod init "local/$name" >/dev/null 2>&1 \
+    && go get -tool "$pkg@$version" \
+    && go build -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out" )
 }
 
 build_etcd() {
