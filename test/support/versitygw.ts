@@ -24,7 +24,12 @@ export interface VersityGw {
   client(): S3Client;
   createBucket(name: string): Promise<void>;
   output(): string;
+  // Stops the server for good and removes its folders.
   stop(): Promise<void>;
+  // SIGKILL, keeping port and data: an outage in the middle of whatever is in flight.
+  kill(): Promise<void>;
+  // Starts it again after kill().
+  start(): Promise<void>;
   restart(): Promise<void>;
 }
 
@@ -55,10 +60,10 @@ export async function startVersityGw(opts: { buckets?: string[] } = {}): Promise
       return true; // any HTTP answer (403 without a signature) means it serves
     }, 20_000, 50);
   };
-  const stopProc = async () => {
+  const stopProc = async (hard = false) => {
     if (!proc) return;
     log += proc.output;
-    await proc.stop();
+    await (hard ? proc.kill() : proc.stop());
     proc = undefined;
   };
 
@@ -76,6 +81,10 @@ export async function startVersityGw(opts: { buckets?: string[] } = {}): Promise
     async stop() {
       await stopProc();
       await rm(root, { recursive: true, force: true });
+    },
+    kill: () => stopProc(true),
+    async start() {
+      if (!proc) await start();
     },
     async restart() {
       await stopProc();
