@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { jsonEqual, jsonSubset } from './equality.js';
+import type { KubeClient } from './kube-client.js';
+import type { KubeObject } from './object.js';
+import { withOwner } from './owner.js';
+
+// Server-side apply for the objects a controller owns and for its own status, written only when
+// something would change: a quiet steady state sends no writes at all.
+
+/** Records a hash of the applied configuration, so that removing a field from it is noticed. */
+export const APPLIED_HASH_ANNOTATION = 'graft.dev/applied-hash';
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
+
+export function configHash(obj: unknown): string {
+  return createHash('sha256').update(canonicalJson(obj)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Applies `desired` (the child as this controller wants it: only the fields it manages) with
+ * `owner` as its controller. `current` is the child as last seen (from an informer cache);
+ * the write is skipped when current already holds every desired field and carries the hash of
+ * this same desired configuration. Write values in the API server's canonical form (for example
+ * quantities as the server prints them), or the comparison sees a difference on every pass.
+ */
+export async function applyOwned<T extends KubeObject>(
+  client: KubeClient, desired: T, owner: KubeObject | undefined, current: KubeObject | undefined, signal?: AbortSignal,
+): Promise<ApplyOutcome> {
+  const owned = owner ? withOwner(desired, owner) : desired;
+  const hash = configHash(owned);
+  const body: T = { ...owned, metadata: { ...owned.metadata, annotations: { ...owned.metadata?.annotations, [APPLIED_HASH_ANNOTATION]: hash } } };
+  if (current && current.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash && jsonSubset(stripForCompare(body), current)) {
+    return 'unchanged';
+  }
+  await client.apply(body, { signal });
+  return current ? 'updated' : 'created';
+}
+
+/**
+ * Applies `status` to the status subresource of `obj` unless obj.status already equals it.
+ * Returns whether a write was sent.
+ */
+export async function applyStatus(client: KubeClient, obj: KubeObject, status: Record<string, unknown>, signal?: AbortSignal): Promise<boolean> {
+  if (statusEqual(obj.status, status)) return false;
+  const m = obj.metadata;
+  if (!obj.apiVersion || !obj.kind || !m?.name) throw new Error('applyStatus: the object needs apiVersion, kind and metadata.name');
+  await client.apply({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: m.name, namespace: m.namespace }, status }, { subresource: 'status', signal });
+  return true;
+}
+
+/** Whether two statuses are the same JSON (key order and undefined fields aside). */
+export function statusEqual(a: unknown, b: unknown): boolean {
+  return jsonEqual(a ?? {}, b ?? {});
+}
+
+function stripForCompare<T extends KubeObject>(obj: T): T {
+  const { metadata, ...rest } = obj;
+  const m = { ...metadata };
+  delete m.resourceVersion;
+  return { ...rest, metadata: m } as T;
+}
+
+function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}

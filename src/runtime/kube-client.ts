@@ -1,0 +1,208 @@
+import {
+  HttpMethod, ServerConfiguration, createConfiguration,
+  type ApiConstructor, type ApiType, type Configuration, type KubeConfig,
+} from '@kubernetes/client-node';
+import { CountingWatch, countingHttpLibrary, type RecordRequest } from './request-counting.js';
+import {
+  apiVersionOf, kindId, resourcePath, splitApiVersion,
+  type Kind, type KubeList, type KubeObject,
+} from './object.js';
+
+// The runtime's Kubernetes client: plain-JSON REST calls on client-node's transport (its auth,
+// TLS and proxy handling), every request counted. Typed client-node APIs made with api() share
+// the same counted transport.
+
+export const FIELD_MANAGER = 'graft';
+
+/** A Kubernetes API error with the Status the server answered. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly method: string,
+    readonly path: string,
+    readonly status: { reason?: string; message?: string; details?: unknown } | undefined,
+  ) {
+    super(`${method} ${path}: ${code}${status?.reason ? ` ${status.reason}` : ''}${status?.message ? `: ${status.message}` : ''}`);
+    this.name = 'KubeApiError';
+  }
+  get reason(): string | undefined { return this.status?.reason; }
+}
+
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface ApplyOptions {
+  subresource?: 'status';
+  fieldManager?: string;
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export class KubeClient {
+  readonly configuration: Configuration;
+  readonly server: string;
+  private readonly discovery = new Map<string, Promise<Map<string, Kind>>>();
+
+  constructor(readonly kubeConfig: KubeConfig, private readonly record: RecordRequest = () => {}) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster: set current-context or pass --kubeconfig');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.configuration = createConfiguration({
+      baseServer: new ServerConfiguration(this.server, {}),
+      authMethods: { default: kubeConfig },
+      httpApi: countingHttpLibrary(createConfiguration().httpApi, record),
+    });
+  }
+
+  /** A typed client-node API (CoreV1Api, …) on the counted transport. */
+  api<T extends ApiType>(cls: ApiConstructor<T>): T {
+    return new cls(this.configuration);
+  }
+
+  /** Makes kubeConfig.makeApiClient (and so KubernetesObjectApi.makeApiClient) use the counted transport. */
+  instrumentKubeConfig(): void {
+    const configuration = this.configuration;
+    this.kubeConfig.makeApiClient = (<T extends ApiType>(cls: ApiConstructor<T>) => new cls(configuration)) as KubeConfig['makeApiClient'];
+  }
+
+  /** A client-node Watch whose requests are counted. */
+  watcher(): CountingWatch {
+    return new CountingWatch(this.kubeConfig, this.record);
+  }
+
+  async request<T = unknown>(method: HttpMethod | keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    const ctx = this.configuration.baseServer.makeRequestContext(path, method as HttpMethod);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) ctx.setQueryParam(k, String(v));
+    ctx.setHeaderParam('Accept', 'application/json');
+    if (opts.body !== undefined) {
+      ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
+      ctx.setBody(JSON.stringify(opts.body));
+    }
+    if (opts.signal) ctx.setSignal(opts.signal);
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const resp = await this.configuration.httpApi.send(ctx).toPromise();
+    const text = await resp.body.text();
+    let parsed: unknown = undefined;
+    if (text) {
+      try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+    }
+    if (resp.httpStatusCode < 200 || resp.httpStatusCode > 299) {
+      const status = parsed && typeof parsed === 'object' ? parsed as KubeApiError['status'] : { message: text.slice(0, 500) };
+      throw new KubeApiError(resp.httpStatusCode, String(method), path, status);
+    }
+    return parsed as T;
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async get<T extends KubeObject>(k: Kind, namespace: string | undefined, name: string, signal?: AbortSignal): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', resourcePath(k, namespace, name), { signal });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  list<T extends KubeObject>(k: Kind, namespace?: string, opts: { labelSelector?: string; fieldSelector?: string; signal?: AbortSignal } = {}): Promise<KubeList<T>> {
+    return this.request<KubeList<T>>('GET', resourcePath(k, namespace), {
+      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }, signal: opts.signal,
+    });
+  }
+
+  create<T extends KubeObject>(k: Kind, obj: T, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('POST', resourcePath(k, obj.metadata?.namespace), { body: withType(k, obj), query: { fieldManager: FIELD_MANAGER }, signal });
+  }
+
+  /** PUT: fails with 409 Conflict when metadata.resourceVersion is stale. */
+  replace<T extends KubeObject>(k: Kind, obj: T, opts: { subresource?: string; signal?: AbortSignal } = {}): Promise<T> {
+    const name = requireName(obj, k);
+    return this.request<T>('PUT', resourcePath(k, obj.metadata?.namespace, name, opts.subresource), { body: withType(k, obj), query: { fieldManager: FIELD_MANAGER }, signal: opts.signal });
+  }
+
+  patch<T extends KubeObject>(k: Kind, namespace: string | undefined, name: string, type: Exclude<PatchType, 'apply'>, patch: unknown, opts: { subresource?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>('PATCH', resourcePath(k, namespace, name, opts.subresource), {
+      body: patch, contentType: PATCH_CONTENT_TYPES[type], query: { fieldManager: FIELD_MANAGER }, signal: opts.signal,
+    });
+  }
+
+  /**
+   * Server-side apply of `obj` (field manager `graft`, force by default): the object as this
+   * operator wants it, holding only the fields it manages. With subresource 'status' it applies
+   * the status. `metadata.resourceVersion`, if present, is a precondition.
+   */
+  async apply<T extends KubeObject>(obj: T, opts: ApplyOptions = {}): Promise<T> {
+    if (!obj.apiVersion || !obj.kind) throw new Error('apply: the object needs apiVersion and kind');
+    const k = await this.resolve(obj.apiVersion, obj.kind);
+    const name = requireName(obj, k);
+    const body: KubeObject = { ...obj, metadata: { ...obj.metadata } };
+    delete body.metadata!.managedFields;
+    delete body.metadata!.creationTimestamp;
+    return this.request<T>('PATCH', resourcePath(k, obj.metadata?.namespace, name, opts.subresource), {
+      body,
+      contentType: PATCH_CONTENT_TYPES.apply,
+      query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: opts.force ?? true },
+      signal: opts.signal,
+    });
+  }
+
+  async delete(k: Kind, namespace: string | undefined, name: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; preconditionUid?: string; signal?: AbortSignal } = {}): Promise<boolean> {
+    const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
+    if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
+    if (opts.preconditionUid) body.preconditions = { uid: opts.preconditionUid };
+    try {
+      await this.request('DELETE', resourcePath(k, namespace, name), { body, signal: opts.signal });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return false;
+      throw err;
+    }
+  }
+
+  /** The Kind for apiVersion + kind, from the API server's discovery (cached per group version). */
+  async resolve(apiVersion: string, kindName: string): Promise<Kind> {
+    const gv = splitApiVersion(apiVersion);
+    let entry = this.discovery.get(apiVersion);
+    if (!entry) {
+      entry = this.request<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>('GET', gv.group ? `/apis/${apiVersion}` : `/api/${apiVersion}`)
+        .then((list) => {
+          const m = new Map<string, Kind>();
+          for (const r of list.resources ?? []) {
+            if (r.name.includes('/')) continue; // subresources
+            m.set(r.kind, { ...gv, kind: r.kind, plural: r.name, namespaced: r.namespaced });
+          }
+          return m;
+        });
+      this.discovery.set(apiVersion, entry);
+      entry.catch(() => this.discovery.delete(apiVersion));
+    }
+    const found = (await entry).get(kindName);
+    if (!found) {
+      this.discovery.delete(apiVersion); // a CRD may have been installed since
+      throw new Error(`the API server does not serve kind ${kindName} in ${apiVersion}`);
+    }
+    return found;
+  }
+}
+
+function requireName(obj: KubeObject, k: Kind): string {
+  const name = obj.metadata?.name;
+  if (!name) throw new Error(`${kindId(k)}: metadata.name is required`);
+  return name;
+}
+
+function withType<T extends KubeObject>(k: Kind, obj: T): T {
+  return { apiVersion: apiVersionOf(k), kind: k.kind, ...obj };
+}
