@@ -27,14 +27,14 @@ export const BaseModelSpec = z.object({
     env: z.array(EnvVar).max(128).optional().describe('extra engine environment; overrides Graft\'s variables of the same name'),
     port: z.number().int().min(1).max(65535).default(8000).describe('the engine\'s HTTP port'),
   }).default({ type: 'vllm', port: 8000 }),
-  replicas: z.number().int().min(0).max(1000).default(1).describe('number of serving pods'),
+  replicas: z.number().int().min(0).max(1000).default(1).describe('number of serving pods: the Deployment\'s replicas'),
   resources: ResourceRequirements.default({ limits: { 'nvidia.com/gpu': 1 } })
     .describe('engine container resources; default one nvidia.com/gpu'),
-  nodeSelector: z.record(z.string(), z.string()).optional(),
-  tolerations: z.array(Toleration).max(64).optional(),
+  nodeSelector: z.record(z.string(), z.string()).optional().describe('copied to the pods\' nodeSelector'),
+  tolerations: z.array(Toleration).max(64).optional().describe('copied to the pods\' tolerations'),
   affinity: Affinity.optional(),
-  priorityClassName: z.string().max(253).optional(),
-  serviceAccountName: z.string().max(253).optional(),
+  priorityClassName: z.string().max(253).optional().describe('copied to the pods\' priorityClassName'),
+  serviceAccountName: z.string().max(253).optional().describe('the pods\' service account (for cloud identity to S3)'),
   adapters: z.object({
     maxPerPod: z.number().int().min(1).max(1024).default(8)
       .describe('how many adapters one pod may host (staged on disk and registered with the engine)'),
@@ -56,7 +56,7 @@ export const BaseModelSpec = z.object({
     s3: z.object({
       endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/).optional()
         .describe('S3 endpoint URL; default: AWS for the region'),
-      region: z.string().min(1).default('us-east-1'),
+      region: z.string().min(1).default('us-east-1').describe('AWS_REGION of the agent'),
       forcePathStyle: z.boolean().default(false).describe('path-style addressing, for S3-compatible servers'),
       credentialsSecretRef: ObjectReference.optional()
         .describe('Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; default: the pod\'s cloud identity'),

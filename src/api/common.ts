@@ -27,7 +27,7 @@ export const dnsLabel = z.string().min(1).max(63).regex(new RegExp(DNS1123_LABEL
 
 // Kubernetes API conventions' condition (metav1.Condition).
 export const Condition = z.object({
-  type: z.string().max(316),
+  type: z.string().max(316).describe('Ready, Reconciling or Stalled'),
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string().max(1024),
   message: z.string().max(32768).optional(),
@@ -54,8 +54,8 @@ export const EnvVar = z.object({
 
 export const Quantity = z.union([z.number().int(), z.string().regex(/^[+-]?[0-9.]+([eE][+-]?[0-9]+|[numkMGTPE]i?|[KMGTPE]i)?$/)]).meta(INT_OR_STRING);
 export const ResourceRequirements = z.object({
-  limits: z.record(z.string(), Quantity).optional(),
-  requests: z.record(z.string(), Quantity).optional(),
+  limits: z.record(z.string(), Quantity).optional().describe('resource limits (quantities), such as nvidia.com/gpu'),
+  requests: z.record(z.string(), Quantity).optional().describe('resource requests (quantities)'),
 });
 
 export const Toleration = z.object({
