@@ -1,6 +1,6 @@
 import type { V1Container, V1Deployment, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { BaseModel } from '../../api/basemodel.js';
-import { adapterLimits, DEFAULT_IMAGES, engineArgs, engineCommand, engineEnv, HEALTH_PATH, modelPath, pvcClaimOf } from './engine.js';
+import { adapterLimits, DEFAULT_IMAGES, engineArgs, engineCommand, engineEnv, HEALTH_PATH, pvcClaimOf } from './engine.js';
 import {
   AGENT_PORT, AGENT_UID, BASE_WEIGHTS_DIR, CACHE_MOUNT, commonLabels, deploymentName, S3_CREDENTIALS_MOUNT,
   selectorLabels, TOKEN_KEY, TOKEN_MOUNT, tokenSecretName,
@@ -47,15 +47,16 @@ function agentEnv(bm: BaseModel): Array<{ name: string; value: string }> {
   const env = [
     { name: 'GRAFT_AGENT_PORT', value: String(AGENT_PORT) },
     { name: 'GRAFT_AGENT_TOKEN_FILE', value: `${TOKEN_MOUNT}/${TOKEN_KEY}` },
-    { name: 'GRAFT_AGENT_CACHE_DIR', value: CACHE_MOUNT },
-    { name: 'GRAFT_ENGINE_TYPE', value: spec.engine.type },
-    { name: 'GRAFT_ENGINE_URL', value: `http://127.0.0.1:${spec.engine.port}` },
-    { name: 'GRAFT_ENGINE_MAX_RANK', value: String(adapterLimits(spec).maxRank) },
-    { name: 'GRAFT_AGENT_MAX_ADAPTERS', value: String(spec.adapters.maxPerPod) },
-    { name: 'GRAFT_BASE_MODEL', value: modelPath(spec) },
+    { name: 'GRAFT_AGENT_CACHE_DIR', value: `${CACHE_MOUNT}/adapters` },
+    { name: 'GRAFT_AGENT_ENGINE', value: spec.engine.type },
+    { name: 'GRAFT_AGENT_ENGINE_URL', value: `http://127.0.0.1:${spec.engine.port}` },
+    { name: 'GRAFT_AGENT_MAX_LORA_RANK', value: String(adapterLimits(spec).maxRank) },
     { name: 'AWS_REGION', value: s3?.region ?? 'us-east-1' },
   ];
-  if (s3?.endpoint) env.push({ name: 'AWS_ENDPOINT_URL_S3', value: s3.endpoint });
+  // Adapters name their base model by id; only a model id source can be compared with it.
+  if (!/^(s3|pvc):\/\//.test(spec.model.source.uri)) env.push({ name: 'GRAFT_AGENT_BASE_MODEL', value: spec.model.source.uri });
+  if (spec.storage.cache.size !== undefined) env.push({ name: 'GRAFT_AGENT_DISK_BUDGET', value: String(spec.storage.cache.size) });
+  if (s3?.endpoint) env.push({ name: 'GRAFT_S3_ENDPOINT', value: s3.endpoint });
   if (s3?.forcePathStyle) env.push({ name: 'GRAFT_S3_FORCE_PATH_STYLE', value: 'true' });
   if (s3?.credentialsSecretRef) env.push({ name: 'GRAFT_S3_CREDENTIALS_DIR', value: S3_CREDENTIALS_MOUNT });
   return env;

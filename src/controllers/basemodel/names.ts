@@ -1,7 +1,7 @@
 // Names, labels and paths shared by the BaseModel's children and the agent inside its pods.
 export const LABEL_BASEMODEL = 'graft.dev/basemodel';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
-export const AGENT_PORT = 8081;
+export const AGENT_PORT = 8095;
 export const CACHE_MOUNT = '/var/cache/graft';
 export const TOKEN_MOUNT = '/var/run/graft/token';
 export const TOKEN_KEY = 'token';
