@@ -79,9 +79,10 @@ export class LeaderElector {
 
   /**
    * Stops campaigning or leading. A leader writes an empty holder so that another candidate takes
-   * over at its next try. Call it only after everything this process does as leader has stopped.
+   * over at its next try (unless `write` is false: then the lease simply expires). Call it only
+   * after everything this process does as leader has stopped.
    */
-  async release(): Promise<void> {
+  async release(opts: { write?: boolean } = {}): Promise<void> {
     if (this.state === 'stopped') return;
     const wasLeader = this.state === 'leader';
     this.state = 'stopped';
@@ -91,7 +92,7 @@ export class LeaderElector {
     if (wasLeader) {
       this.opts.onStoppedLeading();
       const o = this.observed;
-      if (o && o.record.holderIdentity === this.identity) {
+      if (o && o.record.holderIdentity === this.identity && opts.write !== false) {
         const now = this.clock.now();
         const record: LeaseRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: o.record.leaseTransitions };
         try {
