@@ -6,6 +6,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const commands: Record<string, Command> = {
   generate: { summary: 'write generated files (CRDs) from src/api; --check fails on drift', load: () => import('./generate.js') },
   version: { summary: 'print the version', load: () => import('./version.js') },
+  agent: { summary: 'run the serving-pod sidecar (or: agent stage-base)', load: () => import('./agent.js') },
   merge: { summary: 'merge LoRA adapters (cat, svd, linear, ema, ties, dare)', load: () => import('./merge.js') },
 };
 

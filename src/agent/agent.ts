@@ -1,0 +1,69 @@
+// Wires the agent together from its configuration and runs it until stopped.
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from '../util/log.js';
+import { Limiter } from '../storage/limiter.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../storage/retry.js';
+import { createS3Client, type S3Settings } from '../storage/s3-client.js';
+import { TokenFile } from './auth.js';
+import { AdapterCache } from './cache.js';
+import type { AgentConfig } from './config.js';
+import { createEngineClient } from './engines/index.js';
+import type { EngineClient } from './engines/types.js';
+import { AdapterManager } from './manager.js';
+import { AgentMetrics } from './metrics.js';
+import { buildServer } from './server.js';
+
+export interface RunningAgent {
+  url: string;
+  manager: AdapterManager;
+  metrics: AgentMetrics;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(
+  config: AgentConfig, s3: S3Settings, log: Logger,
+  overrides: { client?: S3Client; engine?: EngineClient; retry?: RetryPolicy; defaultMetrics?: boolean } = {},
+): Promise<RunningAgent> {
+  const token = new TokenFile(config.tokenFile);
+  const client = overrides.client ?? createS3Client({ ...s3, maxSockets: Math.max(s3.maxSockets, config.concurrency) });
+  const engine = overrides.engine ?? createEngineClient(config.engine, config.engineUrl);
+  const retry = overrides.retry ?? DEFAULT_RETRY;
+  let manager: AdapterManager | undefined;
+  let cache: AdapterCache | undefined;
+  const metrics = new AgentMetrics(() => manager?.states() ?? [], () => cache?.usedBytes() ?? 0, overrides.defaultMetrics ?? true);
+  cache = new AdapterCache(config.cacheDir, config.diskBudget, log.child({ component: 'cache' }), () => metrics.evictions.inc());
+  await cache.init();
+  manager = new AdapterManager({
+    engine, cache, metrics, log: log.child({ component: 'manager' }), reconcileIntervalMs: config.reconcileInterval, retry,
+    stager: {
+      client, limiter: new Limiter(config.concurrency), partSize: config.partSize, concurrency: config.concurrency, retry, metrics,
+      log: log.child({ component: 'stager' }),
+      limits: { maxRank: config.maxLoraRank, baseModel: config.baseModel, maxBytes: config.maxAdapterBytes },
+    },
+  });
+  const mgr = manager;
+  const app = buildServer({
+    manager: mgr, metrics, token,
+    ready: () => {
+      const reasons: string[] = [];
+      if (!mgr.engineReachable) reasons.push(`engine ${config.engine} at ${config.engineUrl} is not reachable`);
+      return { ready: reasons.length === 0, reasons };
+    },
+  });
+  await mgr.start();
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  log.info({ host: config.host, port, engine: config.engine, engineUrl: config.engineUrl, cacheDir: config.cacheDir, s3: { endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.forcePathStyle } }, 'graft agent listening');
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    manager: mgr,
+    metrics,
+    async stop() {
+      await app.close();
+      await mgr.stop();
+      if (!overrides.client) client.destroy();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// A small JSON-over-HTTP helper for engine clients: timeouts, and errors that keep the status.
+import { EngineUnavailableError } from './types.js';
+
+export interface HttpAnswer {
+  status: number;
+  text: string;
+  json: unknown; // undefined when the body is not JSON
+}
+
+export async function call(base: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<HttpAnswer> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw new EngineUnavailableError(`${method} ${path}: the engine at ${base} cannot be reached (${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message})`, err);
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json };
+}
+
+// The error message in either of vLLM's shapes: {"error": {message, ...}} (recent) or a flat
+// {message, type, code} (older); else the raw text.
+export function errorMessage(a: HttpAnswer): string {
+  const j = a.json as { error?: { message?: unknown } | string; message?: unknown; error_message?: unknown; detail?: unknown } | undefined;
+  if (j && typeof j === 'object') {
+    if (j.error && typeof j.error === 'object' && typeof j.error.message === 'string') return j.error.message;
+    if (typeof j.error === 'string') return j.error;
+    if (typeof j.message === 'string') return j.message;
+    if (typeof j.error_message === 'string') return j.error_message;
+    if (typeof j.detail === 'string') return j.detail;
+  }
+  return a.text.slice(0, 500) || `HTTP ${a.status}`;
+}
+
+// /v1/models: the adapters are the entries with a parent (the base model has none).
+export function adaptersFromModels(a: HttpAnswer): Array<{ name: string; path: string }> {
+  const data = (a.json as { data?: Array<{ id?: unknown; root?: unknown; parent?: unknown }> } | undefined)?.data;
+  if (!Array.isArray(data)) throw new EngineUnavailableError(`/v1/models answered without a data list (HTTP ${a.status})`);
+  return data
+    .filter((m) => m.parent !== null && m.parent !== undefined && typeof m.id === 'string')
+    .map((m) => ({ name: m.id as string, path: typeof m.root === 'string' ? m.root : '' }));
+}

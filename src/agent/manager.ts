@@ -1,0 +1,365 @@
+// The agent's core: the adapters the operator wants, driven one step at a time towards Loaded,
+// and a loop that compares them with what the engine holds (reloading after an engine restart).
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import type { Logger } from '../util/log.js';
+import { backoffDelay, type RetryPolicy } from '../storage/retry.js';
+import type { AdapterCache, CacheEntry } from './cache.js';
+import { EngineRejectedError, EngineUnavailableError, type EngineAdapter, type EngineClient } from './engines/types.js';
+import type { AgentMetrics } from './metrics.js';
+import { toAgentFailure } from './s3-failure.js';
+import { stageAdapter, type StagerDeps } from './stager.js';
+import { AgentFailure, isPermanent, type AdapterSpec, type AdapterState, type AdapterStatus, type FailureReason } from './types.js';
+
+interface AdapterRecord {
+  name: string;
+  spec: AdapterSpec;
+  wanted: boolean;
+  state: AdapterState;
+  entry?: CacheEntry; // the staged folder for the current spec (or the previous one while restaging)
+  error?: { reason: FailureReason; message: string };
+  progress: { bytesDone: number; bytesTotal: number };
+  attempts: number;
+  retryAt?: number;
+  generation: number;
+  abort?: AbortController;
+  updatedAt: string;
+}
+
+export interface ManagerOptions {
+  engine: EngineClient;
+  cache: AdapterCache;
+  stager: Omit<StagerDeps, 'isProtected' | 'cache'>;
+  metrics: AgentMetrics;
+  log: Logger;
+  reconcileIntervalMs: number;
+  // Backoff for transient failures (S3 unreachable, engine down).
+  retry: RetryPolicy;
+}
+
+export class AdapterManager {
+  private readonly records = new Map<string, AdapterRecord>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  // What the engine holds, as far as the agent knows: name → path. Refreshed by every reconcile.
+  private engineView = new Map<string, string>();
+  private engineOk = false;
+  private timer?: NodeJS.Timeout;
+  private reconciling?: Promise<void>;
+  private persistChain: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly o: ManagerOptions) {}
+
+  private get stateFile(): string { return join(this.o.cache.root, 'state', 'wanted.json'); }
+
+  get engineReachable(): boolean { return this.engineOk; }
+
+  states(): AdapterState[] { return [...this.records.values()].map((r) => r.state); }
+
+  // Restores the wanted set written before a restart, then starts the reconcile loop.
+  async start(): Promise<void> {
+    await mkdir(join(this.o.cache.root, 'state'), { recursive: true });
+    try {
+      const saved = JSON.parse(await readFile(this.stateFile, 'utf8')) as Record<string, AdapterSpec>;
+      for (const [name, spec] of Object.entries(saved)) this.put(name, spec, false);
+      this.o.log.info({ adapters: Object.keys(saved).length }, 'restored wanted adapters');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.o.log.warn({ err: (err as Error).message }, 'ignoring an unreadable wanted-adapters file');
+    }
+    await this.reconcile();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const r of this.records.values()) r.abort?.abort(new Error('agent stopping'));
+    await Promise.allSettled([...this.running.values(), this.reconciling ?? Promise.resolve(), this.persistChain]);
+  }
+
+  list(): AdapterStatus[] {
+    return [...this.records.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => this.status(r));
+  }
+
+  get(name: string): AdapterStatus | undefined {
+    const r = this.records.get(name);
+    return r && this.status(r);
+  }
+
+  // Desired state; the same spec again changes nothing (a permanent failure stays Failed).
+  put(name: string, spec: AdapterSpec, persist = true): AdapterStatus {
+    let r = this.records.get(name);
+    const same = r && r.wanted && r.spec.source === spec.source && r.spec.digest === spec.digest;
+    if (r && same) return this.status(r);
+    if (!r) {
+      r = { name, spec, wanted: true, state: 'Staging', progress: { bytesDone: 0, bytesTotal: 0 }, attempts: 0, generation: 0, updatedAt: now() };
+      this.records.set(name, r);
+    } else {
+      r.abort?.abort(new Error('superseded by a newer PUT'));
+      r.spec = spec;
+      r.wanted = true;
+      r.error = undefined;
+      r.attempts = 0;
+      r.retryAt = undefined;
+      r.generation++;
+      if (!this.entryFits(r)) this.setState(r, 'Staging');
+    }
+    if (persist) this.persist();
+    this.kick(name);
+    return this.status(r);
+  }
+
+  // Starts unloading; the record disappears once the engine no longer holds the adapter.
+  delete(name: string): AdapterStatus | undefined {
+    const r = this.records.get(name);
+    if (!r) return undefined;
+    r.abort?.abort(new Error('deleted'));
+    r.wanted = false;
+    r.generation++;
+    r.error = undefined;
+    this.setState(r, 'Unloading');
+    this.persist();
+    this.kick(name);
+    return this.status(r);
+  }
+
+  // Protected folders: the entry of every record, and every path the engine holds.
+  isProtected = (e: CacheEntry): boolean => {
+    for (const r of this.records.values()) if (r.entry?.dir === e.dir) return true;
+    for (const p of this.engineView.values()) if (p === e.dir) return true;
+    return false;
+  };
+
+  private entryFits(r: AdapterRecord): boolean {
+    const e = r.entry;
+    if (!e) return false;
+    // Sources are stored as formatS3Uri(parseS3Uri(s)), which gives back the same text.
+    return r.spec.digest ? e.digest === r.spec.digest : e.source === r.spec.source;
+  }
+
+  private status(r: AdapterRecord): AdapterStatus {
+    return {
+      name: r.name, source: r.spec.source, expectedDigest: r.spec.digest, state: r.state,
+      digest: this.entryFits(r) ? r.entry?.digest : undefined,
+      bytes: this.entryFits(r) ? r.entry?.bytes : undefined,
+      rank: this.entryFits(r) ? r.entry?.rank : undefined,
+      path: this.entryFits(r) ? r.entry?.dir : undefined,
+      progress: { ...r.progress }, error: r.error ? { ...r.error } : undefined, attempts: r.attempts, updatedAt: r.updatedAt,
+    };
+  }
+
+  private setState(r: AdapterRecord, s: AdapterState): void {
+    if (r.state !== s) this.o.log.info({ adapter: r.name, from: r.state, to: s }, 'adapter state');
+    r.state = s;
+    r.updatedAt = now();
+  }
+
+  private fail(r: AdapterRecord, err: unknown): void {
+    const f = err instanceof AgentFailure ? err
+      : err instanceof EngineUnavailableError ? new AgentFailure('EngineUnavailable', err.message)
+      : err instanceof EngineRejectedError ? new AgentFailure('EngineRejected', err.message)
+      : toAgentFailure(err, 'staging');
+    r.error = { reason: f.reason, message: f.message };
+    r.attempts++;
+    r.retryAt = isPermanent(f.reason) ? undefined : Date.now() + backoffDelay(r.attempts - 1, this.o.retry);
+    this.setState(r, 'Failed');
+    this.o.log.warn({ adapter: r.name, reason: f.reason, message: f.message, attempts: r.attempts }, 'adapter failed');
+  }
+
+  // One runner per name; a kick while it runs makes it go round once more.
+  private kick(name: string): void {
+    if (this.stopped) return;
+    if (this.running.has(name)) {
+      this.dirty.add(name);
+      return;
+    }
+    const run = (async () => {
+      do {
+        this.dirty.delete(name);
+        const r = this.records.get(name);
+        if (!r) break;
+        try {
+          await this.step(r);
+        } catch (err) {
+          this.o.log.error({ adapter: name, err: (err as Error).message }, 'unexpected error driving adapter');
+        }
+      } while (this.dirty.has(name) && !this.stopped);
+    })().finally(() => this.running.delete(name));
+    this.running.set(name, run);
+  }
+
+  private async step(r: AdapterRecord): Promise<void> {
+    const gen = r.generation;
+    if (!r.wanted) return this.unloadStep(r, gen);
+    if (r.state === 'Failed' && (r.retryAt === undefined || r.retryAt > Date.now())) return;
+
+    if (!this.entryFits(r)) {
+      this.setState(r, 'Staging');
+      r.progress = { bytesDone: 0, bytesTotal: 0 };
+      r.error = undefined;
+      const abort = new AbortController();
+      r.abort = abort;
+      let entry: CacheEntry;
+      try {
+        entry = await stageAdapter({ ...this.o.stager, cache: this.o.cache, isProtected: this.isProtected }, r.name, r.spec, {
+          signal: abort.signal,
+          onProgress: (done, total) => { r.progress = { bytesDone: done, bytesTotal: total }; },
+        });
+      } catch (err) {
+        if (gen !== r.generation || abort.signal.aborted) return; // superseded: the next round restarts
+        this.fail(r, err);
+        return;
+      } finally {
+        if (r.abort === abort) r.abort = undefined;
+      }
+      if (gen !== r.generation) return;
+      r.entry = entry;
+      r.progress = { bytesDone: entry.bytes, bytesTotal: entry.bytes };
+      this.setState(r, 'Staged');
+    }
+
+    const loadedPath = this.engineView.get(r.name);
+    if (r.state === 'Loaded' && loadedPath === r.entry!.dir) return;
+    await this.loadStep(r, gen);
+  }
+
+  private async loadStep(r: AdapterRecord, gen: number): Promise<void> {
+    const entry = r.entry!;
+    this.setState(r, 'Loading');
+    const engine = this.o.engine;
+    const t0 = process.hrtime.bigint();
+    let result = 'error';
+    try {
+      const current = await engine.list();
+      this.updateView(current);
+      const held = current.find((a) => a.name === r.name);
+      if (held && held.path === entry.dir) {
+        result = 'present';
+      } else {
+        let outcome = await engine.load(r.name, entry.dir, { replace: !!held });
+        if (outcome === 'already-loaded') {
+          // Registered under this name meanwhile, or an engine that ignores load_inplace: compare
+          // paths; the same folder is fine, another one is unloaded and replaced.
+          const again = (await engine.list()).find((a) => a.name === r.name);
+          if (again?.path !== entry.dir) {
+            await engine.unload(r.name);
+            outcome = await engine.load(r.name, entry.dir);
+            if (outcome === 'already-loaded') throw new EngineRejectedError(400, `the engine still holds "${r.name}" after unloading it`);
+          }
+        }
+        result = 'success';
+      }
+      this.engineView.set(r.name, entry.dir);
+      this.o.cache.touch(entry);
+      if (gen !== r.generation) return;
+      r.attempts = 0;
+      r.error = undefined;
+      this.setState(r, 'Loaded');
+    } catch (err) {
+      if (err instanceof EngineUnavailableError) this.engineOk = false;
+      if (gen === r.generation) this.fail(r, err);
+    } finally {
+      this.o.metrics.loadDuration.observe({ engine: engine.kind, operation: 'load', result }, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+
+  private async unloadStep(r: AdapterRecord, gen: number): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    let result = 'error';
+    try {
+      result = await this.o.engine.unload(r.name);
+      this.engineView.delete(r.name);
+    } catch (err) {
+      // Keep Unloading; the reconcile loop tries again.
+      r.error = { reason: err instanceof EngineUnavailableError ? 'EngineUnavailable' : 'EngineRejected', message: (err as Error).message };
+      this.o.log.warn({ adapter: r.name, err: (err as Error).message }, 'unload failed; will retry');
+      return;
+    } finally {
+      this.o.metrics.loadDuration.observe({ engine: this.o.engine.kind, operation: 'unload', result }, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    if (gen === r.generation && !r.wanted) {
+      this.records.delete(r.name);
+      this.o.log.info({ adapter: r.name }, 'adapter removed');
+    }
+  }
+
+  private updateView(list: EngineAdapter[]): void {
+    this.engineView = new Map(list.map((a) => [a.name, a.path]));
+    this.engineOk = true;
+  }
+
+  // Compares the wanted adapters with the engine's list and sets things right.
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return this.reconciling;
+    this.reconciling = this.reconcileOnce().finally(() => { this.reconciling = undefined; });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    let list: EngineAdapter[] | undefined;
+    try {
+      list = await this.o.engine.list();
+      this.updateView(list);
+    } catch (err) {
+      if (this.engineOk) this.o.log.warn({ err: (err as Error).message }, 'engine not reachable');
+      this.engineOk = false;
+    }
+    for (const r of this.records.values()) {
+      if (this.running.has(r.name)) continue;
+      if (!r.wanted) { this.kick(r.name); continue; }
+      if (r.state === 'Failed') {
+        if (r.retryAt !== undefined && r.retryAt <= Date.now()) this.kick(r.name);
+        continue;
+      }
+      if (!list) continue;
+      if (r.state === 'Loaded' && this.engineView.get(r.name) !== r.entry?.dir) {
+        this.o.log.warn({ adapter: r.name, engineHas: this.engineView.get(r.name) ?? null }, 'engine lost the adapter; loading it again');
+        this.o.metrics.engineReloads.inc();
+        this.setState(r, 'Staged');
+        this.kick(r.name);
+      } else if (r.state === 'Staged' || r.state === 'Staging' || r.state === 'Loading') {
+        this.kick(r.name);
+      }
+    }
+    // Adapters the engine holds from this agent's cache that nobody wants any more.
+    if (list) {
+      const root = this.o.cache.adaptersDir + sep;
+      for (const a of list) {
+        if (!a.path.startsWith(root) || this.records.has(a.name)) continue;
+        this.o.log.info({ adapter: a.name }, 'unloading an adapter that is no longer wanted');
+        try {
+          await this.o.engine.unload(a.name);
+          this.engineView.delete(a.name);
+        } catch (err) {
+          this.o.log.warn({ adapter: a.name, err: (err as Error).message }, 'unload failed');
+        }
+      }
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.reconcile().finally(() => this.schedule());
+    }, this.o.reconcileIntervalMs);
+    this.timer.unref();
+  }
+
+  private persist(): void {
+    const wanted: Record<string, AdapterSpec> = {};
+    for (const r of this.records.values()) if (r.wanted) wanted[r.name] = r.spec;
+    const text = JSON.stringify(wanted, null, 2);
+    this.persistChain = this.persistChain.then(async () => {
+      const tmp = `${this.stateFile}.tmp`;
+      await writeFile(tmp, text);
+      await rename(tmp, this.stateFile);
+    }).catch((err: unknown) => this.o.log.error({ err: (err as Error).message }, 'cannot save the wanted adapters'));
+  }
+
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
+  }
+}
+
+function now(): string { return new Date().toISOString(); }

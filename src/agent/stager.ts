@@ -1,0 +1,97 @@
+// Stages one adapter: reuse what the cache holds, else download into a temporary folder, verify
+// the digest, validate the files, and rename into place. Nothing invalid ever reaches adapters/.
+import { rm } from 'node:fs/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from '../util/log.js';
+import { downloadPrefix, listRemoteFiles } from '../storage/download.js';
+import type { Limiter } from '../storage/limiter.js';
+import type { RetryPolicy } from '../storage/retry.js';
+import { s3ErrorCode } from '../storage/s3-errors.js';
+import { formatS3Uri, parseS3Uri } from '../storage/s3-uri.js';
+import type { AdapterCache, CacheEntry } from './cache.js';
+import type { AgentMetrics } from './metrics.js';
+import { toAgentFailure } from './s3-failure.js';
+import { AgentFailure, type AdapterSpec } from './types.js';
+import { checkTotalSize, validateAdapterFolder, type AdapterLimits } from './validate/adapter.js';
+
+export interface StagerDeps {
+  client: S3Client;
+  cache: AdapterCache;
+  limiter: Limiter;
+  partSize: number;
+  concurrency: number;
+  retry: RetryPolicy;
+  limits: AdapterLimits;
+  metrics: AgentMetrics;
+  log: Logger;
+  // Folders that must not be evicted (wanted, or registered in the engine).
+  isProtected: (e: CacheEntry) => boolean;
+}
+
+export async function stageAdapter(
+  d: StagerDeps, name: string, spec: AdapterSpec,
+  opts: { signal: AbortSignal; onProgress: (done: number, total: number) => void },
+): Promise<CacheEntry> {
+  const started = process.hrtime.bigint();
+  const onS3Error = (err: unknown) => d.metrics.s3Errors.inc({ code: s3ErrorCode(err) });
+  let result = 'error';
+  try {
+    const loc = (() => {
+      try { return parseS3Uri(spec.source, 'source'); } catch (err) { throw toAgentFailure(err, 'source'); }
+    })();
+    if (spec.digest) {
+      const hit = d.cache.find(name, spec.digest);
+      if (hit) {
+        d.cache.touch(hit);
+        result = 'cached';
+        return hit;
+      }
+    }
+    const source = formatS3Uri(loc);
+    const files = await listRemoteFiles(d.client, loc, { retry: d.retry, signal: opts.signal, onError: onS3Error })
+      .catch((err: unknown) => { throw toAgentFailure(err, `listing ${source}`); });
+    const same = d.cache.findMatching(name, source, files);
+    if (same) {
+      if (spec.digest && same.digest !== spec.digest) {
+        throw new AgentFailure('DigestMismatch', `the objects under ${source} have digest ${same.digest}, not the expected ${spec.digest}`);
+      }
+      d.cache.touch(same);
+      result = 'cached';
+      return same;
+    }
+    checkTotalSize(files, d.limits.maxBytes);
+    const total = files.reduce((n, f) => n + f.size, 0);
+    const release = await d.cache.reserve(total, d.isProtected);
+    if (!release) {
+      throw new AgentFailure('DiskBudgetExceeded', `staging needs ${total} bytes; the cache budget is ${d.cache.budgetBytes} bytes and everything left in it is in use`);
+    }
+    const tmp = await d.cache.newStagingDir(name);
+    try {
+      let counted = 0;
+      const r = await downloadPrefix({
+        client: d.client, source: loc, dest: tmp, files, partSize: d.partSize, concurrency: d.concurrency, limiter: d.limiter,
+        retry: d.retry, signal: opts.signal, onS3Error,
+        onProgress: (done, all) => {
+          d.metrics.stagedBytes.inc({ kind: 'adapter' }, done - counted);
+          counted = done;
+          opts.onProgress(done, all);
+        },
+      }).catch((err: unknown) => { throw toAgentFailure(err, `downloading ${source}`); });
+      if (spec.digest && r.digest !== spec.digest) {
+        throw new AgentFailure('DigestMismatch', `the downloaded files have digest ${r.digest}, not the expected ${spec.digest}`);
+      }
+      const facts = await validateAdapterFolder(tmp, r.files, d.limits);
+      const entry = await d.cache.commit(tmp, { name, digest: r.digest, source, bytes: r.bytes, rank: facts.rank, files: r.files });
+      if (r.seconds > 0) d.metrics.stagingThroughput.observe({ kind: 'adapter' }, r.bytes / r.seconds);
+      d.log.info({ adapter: name, digest: r.digest, bytes: r.bytes, seconds: Number(r.seconds.toFixed(3)), rank: facts.rank }, 'adapter staged');
+      result = 'success';
+      return entry;
+    } finally {
+      release();
+      // After a successful commit the folder has moved; otherwise nothing of it may remain.
+      await rm(tmp, { recursive: true, force: true });
+    }
+  } finally {
+    d.metrics.stagingDuration.observe({ kind: 'adapter', result }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
