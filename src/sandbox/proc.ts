@@ -7,7 +7,7 @@ export class Proc {
   private out = '';
   readonly exited: Promise<number | null>;
 
-  constructor(readonly name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; verbose?: boolean } = {}) {
+  constructor(readonly name: string, readonly cmd: string, readonly args: string[], readonly opts: { env?: NodeJS.ProcessEnv; cwd?: string; verbose?: boolean } = {}) {
     this.child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
     const keep = (b: Buffer) => {
       this.out += b.toString();

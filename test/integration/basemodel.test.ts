@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest } from '../../src/sandbox/raw.js';
+import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { startOperator, requestsByMethod, type OperatorProc } from '../support/operator.js';
+import { waitFor } from '../support/ports.js';
+import { toolPath } from '../support/tools.js';
+
+// The BaseModel controller against a real control plane with the controller manager, the
+// scheduler and KWOK nodes (8 nvidia.com/gpu each), with `graft operator` as its own process.
+type Obj = Record<string, any>;
+const NS = 'default';
+const bmPath = (name = '') => `/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels${name ? `/${name}` : ''}`;
+const depPath = (name = '') => `/apis/apps/v1/namespaces/${NS}/deployments${name ? `/${name}` : ''}`;
+const AGENT_IMAGE = 'ghcr.io/graft-dev/graft:e2e';
+
+describe('BaseModel controller (e2e)', () => {
+  let cp: ControlPlane;
+  let op: OperatorProc;
+  const get = async (path: string) => {
+    const r = await rawRequest(cp.kubeConfig, 'GET', path);
+    return r.status === 200 ? (r.body as Obj) : undefined;
+  };
+  const create = async (o: Obj) => {
+    const r = await rawRequest(cp.kubeConfig, 'POST', bmPath(), o);
+    expect(r.status, r.text).toBe(201);
+  };
+  const patch = async (path: string, body: Obj) => {
+    const r = await rawRequest(cp.kubeConfig, 'PATCH', path, body, 'application/merge-patch+json');
+    expect(r.status, r.text).toBe(200);
+    return r.body as Obj;
+  };
+  const cond = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c: Obj) => c.type === type);
+  const waitReady = (name: string, replicas: number, timeout = 60_000) => waitFor(`${name} Ready with ${replicas} replicas`, async () => {
+    const o = await get(bmPath(name));
+    return cond(o, 'Ready')?.status === 'True' && o!.status.readyReplicas === replicas && o!.status.endpoints?.length === replicas
+      && o!.status.observedGeneration === o!.metadata.generation;
+  }, timeout, 200);
+  const events = async (name: string) => {
+    const r = await rawRequest(cp.kubeConfig, 'GET', `/apis/events.k8s.io/v1/namespaces/${NS}/events?fieldSelector=regarding.name=${name}`);
+    return ((r.body as Obj).items ?? []) as Obj[];
+  };
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ e2e: true });
+    op = await startOperator(cp.kubeconfigPath, ['--leader-elect=false', '--agent-image', AGENT_IMAGE, '--sync-period', '5s']);
+  });
+  afterAll(async () => {
+    await op?.stop();
+    await cp?.stop();
+  });
+
+  it('runs vLLM serving pods with exactly the expected template', async () => {
+    await create({
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'llama' },
+      spec: {
+        model: { source: { uri: 'meta-llama/Llama-3-8B' } },
+        engine: { args: ['--gpu-memory-utilization', '0.9'], env: [{ name: 'FOO', value: 'bar' }, { name: 'HF_HOME', value: '/data/hf' }] },
+        replicas: 2,
+        nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+        priorityClassName: '', adapters: { maxPerPod: 8, maxLoaded: 2, maxCpuLoaded: 6, maxRank: 32 },
+        storage: { s3: { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } }, cache: { size: '10Gi' } },
+      },
+    });
+    await waitFor('Deployment llama', async () => !!(await get(depPath('llama'))), 30_000);
+    const dep = (await get(depPath('llama')))!;
+    expect(dep.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'BaseModel', name: 'llama', controller: true })]);
+    expect(dep.spec.replicas).toBe(2);
+    expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    const pod = dep.spec.template.spec;
+    expect(pod.containers).toHaveLength(1);
+    const engine = pod.containers[0];
+    expect(engine.name).toBe('engine');
+    expect(engine.image).toBe('vllm/vllm-openai:v0.11.0');
+    expect(engine.command).toBeUndefined();
+    expect(engine.args).toEqual([
+      '--model', 'meta-llama/Llama-3-8B', '--served-model-name', 'llama', '--port', '8000', '--enable-lora',
+      '--max-loras', '2', '--max-cpu-loras', '6', '--max-lora-rank', '32', '--gpu-memory-utilization', '0.9',
+    ]);
+    expect(engine.env).toEqual([
+      { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'FOO', value: 'bar' }, { name: 'HF_HOME', value: '/data/hf' },
+    ]);
+    expect(engine.resources).toEqual({ limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } });
+    expect(engine.ports).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
+    expect(engine.startupProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 360 });
+    expect(engine.readinessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 5 });
+    expect(engine.livenessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' } });
+    expect(engine.volumeMounts).toEqual([{ name: 'cache', mountPath: '/var/cache/graft' }, { name: 'dshm', mountPath: '/dev/shm' }]);
+
+    expect(pod.initContainers.map((c: Obj) => c.name)).toEqual(['graft-agent']);
+    const agent = pod.initContainers[0];
+    expect(agent.image).toBe(AGENT_IMAGE);
+    expect(agent.args).toEqual(['agent']);
+    expect(agent.restartPolicy).toBe('Always');
+    const env = Object.fromEntries(agent.env.map((e: Obj) => [e.name, e.value]));
+    expect(env).toEqual({
+      GRAFT_AGENT_PORT: '8095', GRAFT_AGENT_TOKEN_FILE: '/var/run/graft/token/token', GRAFT_AGENT_CACHE_DIR: '/var/cache/graft/adapters',
+      GRAFT_AGENT_ENGINE: 'vllm', GRAFT_AGENT_ENGINE_URL: 'http://127.0.0.1:8000', GRAFT_AGENT_MAX_LORA_RANK: '32',
+      AWS_REGION: 'us-east-1', GRAFT_AGENT_BASE_MODEL: 'meta-llama/Llama-3-8B', GRAFT_AGENT_DISK_BUDGET: '10Gi',
+      GRAFT_S3_ENDPOINT: 'http://127.0.0.1:9000', GRAFT_S3_FORCE_PATH_STYLE: 'true', GRAFT_S3_CREDENTIALS_DIR: '/var/run/graft/s3',
+    });
+    expect(agent.securityContext).toEqual({
+      runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(agent.ports).toEqual([{ name: 'agent', containerPort: 8095, protocol: 'TCP' }]);
+    expect(agent.volumeMounts).toEqual([
+      { name: 'cache', mountPath: '/var/cache/graft' }, { name: 'agent-token', mountPath: '/var/run/graft/token', readOnly: true },
+      { name: 'agent-tmp', mountPath: '/tmp' }, { name: 's3-credentials', mountPath: '/var/run/graft/s3', readOnly: true },
+    ]);
+    expect(agent.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'agent' } });
+    expect(pod.volumes).toEqual([
+      { name: 'cache', emptyDir: { sizeLimit: '10Gi' } },
+      { name: 'agent-token', secret: { secretName: 'llama-agent-token', defaultMode: 0o440 } },
+      { name: 'agent-tmp', emptyDir: {} },
+      { name: 'dshm', emptyDir: { medium: 'Memory' } },
+      { name: 's3-credentials', secret: { secretName: 's3-creds', defaultMode: 0o440 } },
+    ]);
+    expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
+    expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod.securityContext).toEqual({ fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch' });
+
+    const svc = (await get(`/api/v1/namespaces/${NS}/services/llama`))!;
+    expect(svc.spec.selector).toEqual({ 'graft.dev/basemodel': 'llama' });
+    expect(svc.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort])).toEqual([['http', 8000, 'http'], ['agent', 8095, 'agent']]);
+    const secret = (await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!;
+    expect(Buffer.from(secret.data.token, 'base64').toString()).toMatch(/^[0-9a-f]{64}$/);
+
+    await waitReady('llama', 2);
+    const bm = (await get(bmPath('llama')))!;
+    expect(cond(bm, 'Reconciling')?.status).toBe('False');
+    expect(cond(bm, 'Stalled')?.status).toBe('False');
+    for (const e of bm.status.endpoints) expect(e).toEqual({ pod: expect.stringMatching(/^llama-/), address: expect.stringMatching(/^127\.0\.\d+\.\d+$/), ready: true });
+    expect((await events('llama')).map((e) => e.reason)).toContain('Created');
+  });
+
+  it('runs SGLang with its flags and stages s3:// weights in an init step', async () => {
+    await create({
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'qwen' },
+      spec: { model: { name: 'qwen-7b', source: { uri: 's3://models/qwen/' } }, engine: { type: 'sglang', port: 30000 }, adapters: { maxPerPod: 4, maxRank: 64 } },
+    });
+    await waitFor('Deployment qwen', async () => !!(await get(depPath('qwen'))), 30_000);
+    const pod = (await get(depPath('qwen')))!.spec.template.spec;
+    const engine = pod.containers[0];
+    expect(engine.image).toBe('lmsysorg/sglang:v0.5.3');
+    expect(engine.command).toEqual(['python3', '-m', 'sglang.launch_server']);
+    expect(engine.args).toEqual([
+      '--model-path', '/var/cache/graft/base/model', '--served-model-name', 'qwen-7b', '--host', '0.0.0.0', '--port', '30000',
+      '--enable-lora', '--lora-target-modules', 'all', '--max-loras-per-batch', '4', '--max-loaded-loras', '4', '--max-lora-rank', '64',
+    ]);
+    expect(engine.env).toEqual([{ name: 'HF_HOME', value: '/var/cache/graft/hf' }]);
+    expect(engine.ports).toEqual([{ name: 'http', containerPort: 30000, protocol: 'TCP' }]);
+    expect(pod.initContainers.map((c: Obj) => c.name)).toEqual(['graft-agent', 'graft-stage-base']);
+    const stage = pod.initContainers[1];
+    expect(stage.args).toEqual(['agent', 'stage-base', '--source', 's3://models/qwen/', '--dest', '/var/cache/graft/base/model']);
+    expect(stage.restartPolicy).toBeUndefined();
+    const agentEnv = Object.fromEntries(pod.initContainers[0].env.map((e: Obj) => [e.name, e.value]));
+    expect(agentEnv.GRAFT_AGENT_ENGINE).toBe('sglang');
+    expect(agentEnv.GRAFT_AGENT_ENGINE_URL).toBe('http://127.0.0.1:30000');
+    expect(agentEnv.GRAFT_AGENT_BASE_MODEL).toBeUndefined();
+    expect(pod.volumes.find((v: Obj) => v.name === 'cache')).toEqual({ name: 'cache', emptyDir: {} });
+    await waitReady('qwen', 1);
+  });
+
+  it('follows replicas up and down', async () => {
+    await patch(bmPath('llama'), { spec: { replicas: 3 } });
+    await waitReady('llama', 3);
+    await patch(bmPath('llama'), { spec: { replicas: 1 } });
+    await waitReady('llama', 1);
+    expect((await get(bmPath('llama')))!.status.replicas).toBe(1);
+  });
+
+  it('rolls out an engine change: Reconciling while it runs, then Ready', async () => {
+    await patch(bmPath('llama'), { spec: { replicas: 3 } });
+    await waitReady('llama', 3);
+    const seen = new Set<string>();
+    let stop = false;
+    const watcher = (async () => {
+      while (!stop) {
+        const o = await get(bmPath('llama'));
+        if (cond(o, 'Reconciling')?.status === 'True') seen.add(`Reconciling:${cond(o, 'Reconciling').reason}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    await patch(bmPath('llama'), { spec: { engine: { args: ['--gpu-memory-utilization', '0.8'] } } });
+    await waitFor('the new args in the Deployment', async () => (await get(depPath('llama')))!.spec.template.spec.containers[0].args.includes('0.8'), 30_000);
+    await waitReady('llama', 3);
+    const dep = (await get(depPath('llama')))!;
+    expect(dep.status.updatedReplicas).toBe(3);
+    stop = true;
+    await watcher;
+    expect([...seen].some((s) => s.startsWith('Reconciling:'))).toBe(true);
+  });
+
+  it('recreates a deleted Deployment and reverts a hand edit of a field it owns', async () => {
+    const before = (await get(depPath('llama')))!;
+    const del = await rawRequest(cp.kubeConfig, 'DELETE', depPath('llama'));
+    expect(del.status).toBe(200);
+    await waitFor('a new Deployment', async () => {
+      const d = await get(depPath('llama'));
+      return !!d && d.metadata.uid !== before.metadata.uid;
+    }, 30_000);
+    await waitReady('llama', 3);
+
+    await patch(depPath('llama'), { spec: { replicas: 5 } });
+    await waitFor('replicas reverted to 3', async () => (await get(depPath('llama')))!.spec.replicas === 3, 30_000);
+    const edited = (await get(depPath('llama')))!;
+    edited.spec.template.spec.containers[0].args = ['--model', 'something-else'];
+    const put = await rawRequest(cp.kubeConfig, 'PUT', depPath('llama'), edited);
+    expect(put.status, put.text).toBe(200);
+    await waitFor('args reverted', async () => (await get(depPath('llama')))!.spec.template.spec.containers[0].args.includes('meta-llama/Llama-3-8B'), 30_000);
+    await waitReady('llama', 3);
+
+    const token = (await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!.data.token;
+    await rawRequest(cp.kubeConfig, 'DELETE', `/api/v1/namespaces/${NS}/services/llama`);
+    await waitFor('Service recreated', async () => !!(await get(`/api/v1/namespaces/${NS}/services/llama`)), 30_000);
+    expect((await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!.data.token).toBe(token);
+    await rawRequest(cp.kubeConfig, 'DELETE', `/api/v1/namespaces/${NS}/secrets/llama-agent-token`);
+    await waitFor('Secret recreated', async () => !!(await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`)), 30_000);
+  });
+
+  it('is Stalled with the scheduler\'s message when no node has the GPUs', async () => {
+    await create({
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'huge' },
+      spec: { model: { source: { uri: 'org/huge' } }, resources: { limits: { 'nvidia.com/gpu': 100 } } },
+    });
+    await waitFor('huge Stalled', async () => cond(await get(bmPath('huge')), 'Stalled')?.status === 'True', 60_000, 200);
+    const bm = (await get(bmPath('huge')))!;
+    const stalled = cond(bm, 'Stalled');
+    expect(stalled.reason).toBe('Unschedulable');
+    expect(stalled.message).toContain('Insufficient nvidia.com/gpu');
+    expect(cond(bm, 'Ready')).toMatchObject({ status: 'False', reason: 'Unschedulable' });
+    expect(stalled.observedGeneration).toBe(bm.metadata.generation);
+    await waitFor('a Warning event', async () => (await events('huge')).some((e) => e.type === 'Warning' && e.reason === 'Unschedulable'), 30_000);
+  });
+
+  it('is Stalled on image pull errors and crash loops', async () => {
+    await create({ apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'badimage' }, spec: { model: { source: { uri: 'org/m' } }, engine: { image: 'vllm/vllm-openai:graft-pull-error' } } });
+    await create({ apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'crashy' }, spec: { model: { source: { uri: 'org/m' } }, engine: { image: 'vllm/vllm-openai:graft-crash' } } });
+    await waitFor('badimage Stalled', async () => cond(await get(bmPath('badimage')), 'Stalled')?.reason === 'ImagePullBackOff', 60_000, 200);
+    await waitFor('crashy Stalled', async () => cond(await get(bmPath('crashy')), 'Stalled')?.reason === 'CrashLoopBackOff', 60_000, 200);
+    expect(cond(await get(bmPath('badimage')), 'Stalled').message).toContain('Back-off pulling image');
+  });
+
+  it('shows Ready, the reason and the replicas in kubectl get', () => {
+    const out = execFileSync(toolPath('kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'get', 'basemodels'], { encoding: 'utf8' });
+    expect(out).toMatch(/llama\s+True\s+Available\s+vllm\s+3\s+3/);
+    expect(out).toMatch(/huge\s+False\s+Unschedulable\s+vllm\s+1\s+0/);
+  });
+
+  it('writes nothing over 60 s of resyncs with nothing changed', async () => {
+    // Settle: every object Ready or Stalled and written once.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const before = requestsByMethod(await op.metrics());
+    await new Promise((r) => setTimeout(r, 60_000));
+    const after = requestsByMethod(await op.metrics());
+    const delta = Object.fromEntries(Object.keys({ ...before, ...after }).map((m) => [m, (after[m] ?? 0) - (before[m] ?? 0)]));
+    console.log(`quiet minute: requests by verb ${JSON.stringify(delta)}`);
+    for (const verb of ['POST', 'PUT', 'PATCH', 'DELETE']) expect(delta[verb] ?? 0, `${verb} requests in a quiet minute`).toBe(0);
+  }, 120_000);
+});
