@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SglangClient } from '../../src/agent/engines/sglang.js';
+import { EngineRejectedError, EngineUnavailableError } from '../../src/agent/engines/types.js';
+import { VllmClient } from '../../src/agent/engines/vllm.js';
+import { freePort } from '../support/ports.js';
+import { startFakeSglang, startFakeVllm, type FakeEngine } from './fake-engines.js';
+
+let fake: FakeEngine | undefined;
+afterEach(async () => { await fake?.close(); fake = undefined; });
+
+describe.each(['nested', 'flat'] as const)('VllmClient against vLLM answers (%s error shape)', (shape) => {
+  it('lists adapters with their paths, not the base model', async () => {
+    fake = await startFakeVllm({ shape });
+    fake.loaded.set('a1', '/cache/a1');
+    expect(await new VllmClient(fake.url).list()).toEqual([{ name: 'a1', path: '/cache/a1' }]);
+  });
+
+  it('loads, then reports a second load of the name as already loaded (400)', async () => {
+    fake = await startFakeVllm({ shape });
+    const c = new VllmClient(fake.url);
+    expect(await c.load('a1', '/cache/a1/v1')).toBe('loaded');
+    expect(await c.load('a1', '/cache/a1/v2')).toBe('already-loaded');
+    expect(fake.loaded.get('a1')).toBe('/cache/a1/v1');
+  });
+
+  it('replaces with load_inplace', async () => {
+    fake = await startFakeVllm({ shape });
+    const c = new VllmClient(fake.url);
+    await c.load('a1', '/cache/a1/v1');
+    expect(await c.load('a1', '/cache/a1/v2', { replace: true })).toBe('loaded');
+    expect(fake.calls.at(-1)!.body).toEqual({ lora_name: 'a1', lora_path: '/cache/a1/v2', load_inplace: true });
+    expect(fake.loaded.get('a1')).toBe('/cache/a1/v2');
+  });
+
+  it('treats 404 on unload as absent', async () => {
+    fake = await startFakeVllm({ shape });
+    const c = new VllmClient(fake.url);
+    expect(await c.unload('nobody')).toBe('absent');
+    await c.load('a1', '/p');
+    expect(await c.unload('a1')).toBe('unloaded');
+  });
+
+  it('refuses on 4xx with the engine message, and is unavailable on 5xx', async () => {
+    fake = await startFakeVllm({ shape });
+    const c = new VllmClient(fake.url);
+    const e1 = await c.load('a1', '/cache/missing').catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(EngineRejectedError);
+    expect((e1 as Error).message).toMatch(/No adapter found for \/cache\/missing/);
+    fake.failNext = { status: 500, body: shape === 'nested' ? { error: { message: 'CUDA out of memory', type: 'InternalServerError', param: null, code: 500 } } : { object: 'error', message: 'CUDA out of memory', type: 'InternalServerError', param: null, code: 500 } };
+    const e2 = await c.load('a1', '/p').catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(EngineUnavailableError);
+    expect((e2 as Error).message).toMatch(/CUDA out of memory/);
+  });
+});
+
+describe('VllmClient', () => {
+  it('is unavailable when nothing listens', async () => {
+    const c = new VllmClient(`http://127.0.0.1:${await freePort()}`);
+    await expect(c.list()).rejects.toBeInstanceOf(EngineUnavailableError);
+    expect(await c.ready()).toBe(false);
+  });
+});
+
+describe('SglangClient against SGLang answers', () => {
+  it('loads, lists and reports duplicates as already loaded', async () => {
+    fake = await startFakeSglang();
+    const c = new SglangClient(fake.url);
+    expect(await c.load('a1', '/cache/a1/v1')).toBe('loaded');
+    expect(await c.list()).toEqual([{ name: 'a1', path: '/cache/a1/v1' }]);
+    expect(await c.load('a1', '/cache/a1/v2')).toBe('already-loaded');
+  });
+
+  it('replaces by unloading first (SGLang has no in-place load)', async () => {
+    fake = await startFakeSglang();
+    const c = new SglangClient(fake.url);
+    await c.load('a1', '/v1');
+    expect(await c.load('a1', '/v2', { replace: true })).toBe('loaded');
+    expect(fake.calls.map((x) => x.path)).toEqual(['/load_lora_adapter', '/unload_lora_adapter', '/load_lora_adapter']);
+    expect(fake.loaded.get('a1')).toBe('/v2');
+  });
+
+  it('treats "does not exist" (400) on unload as absent', async () => {
+    fake = await startFakeSglang();
+    expect(await new SglangClient(fake.url).unload('nobody')).toBe('absent');
+  });
+
+  it('refuses on success=false with the error message', async () => {
+    fake = await startFakeSglang();
+    fake.failNext = { status: 400, body: { success: false, error_message: 'LoRA adapter rank 64 exceeds max_lora_rank 16', loaded_adapters: null } };
+    const e = await new SglangClient(fake.url).load('a1', '/p').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(EngineRejectedError);
+    expect((e as Error).message).toMatch(/exceeds max_lora_rank/);
+  });
+});

@@ -1,0 +1,192 @@
+// The manager's engine logic against the exact vLLM and SGLang answers, with adapters already in
+// the cache (so no S3 is involved).
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AdapterCache, type CacheEntry } from '../../src/agent/cache.js';
+import { SglangClient } from '../../src/agent/engines/sglang.js';
+import type { EngineClient } from '../../src/agent/engines/types.js';
+import { VllmClient } from '../../src/agent/engines/vllm.js';
+import { AdapterManager } from '../../src/agent/manager.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
+import { Limiter } from '../../src/storage/limiter.js';
+import { createS3Client } from '../../src/storage/s3-client.js';
+import { silentLogger } from '../../src/util/log.js';
+import { startFakeSglang, startFakeVllm, type FakeEngine } from './fake-engines.js';
+import { digestOf, readFixture } from './fixtures.js';
+
+let root: string;
+let fake: FakeEngine | undefined;
+const client = createS3Client({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true }, { credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+
+beforeEach(async () => { root = await mkdtemp(join(tmpdir(), 'graft-mgr-')); });
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+  await rm(root, { recursive: true, force: true });
+});
+
+async function setup(engine: EngineClient, budget = 0) {
+  const metrics = new AgentMetrics(() => [], () => 0, false);
+  const cache = new AdapterCache(root, budget, silentLogger);
+  await cache.init();
+  const retry = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 };
+  const manager = new AdapterManager({
+    engine, cache, metrics, log: silentLogger, reconcileIntervalMs: 60_000, retry,
+    stager: { client, limiter: new Limiter(2), partSize: 1 << 20, concurrency: 2, retry, metrics, log: silentLogger, limits: { maxRank: 16, maxBytes: 1 << 30 } },
+  });
+  return { cache, manager, metrics };
+}
+
+// Puts a real adapter into the cache the way a download would.
+async function seed(cache: AdapterCache, name: string, source: string): Promise<CacheEntry> {
+  const files = await readFixture('gpt2-causal-tigrinya');
+  const tmp = await cache.newStagingDir(name);
+  for (const [p, b] of Object.entries(files)) await writeFile(join(tmp, p), b);
+  return cache.commit(tmp, {
+    name, source, digest: digestOf(files), bytes: Object.values(files).reduce((n, b) => n + b.length, 0),
+    files: Object.entries(files).map(([path, b]) => ({ path, size: b.length, sha256: createHash('sha256').update(b).digest('hex') })),
+  });
+}
+
+describe('AdapterManager with vLLM', () => {
+  it('loads a staged adapter under the operator\'s name', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Loaded', digest: e.digest, bytes: e.bytes, path: e.dir });
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    await manager.stop();
+  });
+
+  it('treats "already loaded" from the same folder as Loaded, without a load call', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    fake.loaded.set('a1', e.dir);
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.calls.filter((c) => c.path === '/v1/load_lora_adapter')).toEqual([]);
+    await manager.stop();
+  });
+
+  it('replaces another version in place (load_inplace)', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    fake.loaded.set('a1', '/somewhere/old-version');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    expect(fake.calls.map((c) => c.body)).toEqual([{ lora_name: 'a1', lora_path: e.dir, load_inplace: true }]);
+    await manager.stop();
+  });
+
+  it('unloads then loads on a vLLM without load_inplace', async () => {
+    fake = await startFakeVllm({ inplace: false, shape: 'flat' });
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    fake.loaded.set('a1', '/somewhere/old-version');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    expect(fake.calls.map((c) => c.path)).toEqual(['/v1/load_lora_adapter', '/v1/unload_lora_adapter', '/v1/load_lora_adapter']);
+    await manager.stop();
+  });
+
+  it('loads again after the engine forgets (restart), and unloads on delete', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager, metrics } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    fake.loaded.clear();
+    await manager.reconcile();
+    await manager.idle();
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    expect((await metrics.engineReloads.get()).values[0]!.value).toBe(1);
+    manager.delete('a1');
+    await manager.idle();
+    expect(manager.get('a1')).toBeUndefined();
+    expect(fake.loaded.has('a1')).toBe(false);
+    expect(cache.find('a1', e.digest)).toBeDefined(); // kept in the cache, now evictable
+    await manager.stop();
+  });
+
+  it('fails with EngineRejected when vLLM refuses, and nothing is loaded', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    fake.failNext = { status: 400, body: { error: { message: 'LoRA rank 8 is greater than max_lora_rank 4.', type: 'BadRequestError', param: null, code: 400 } } };
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Failed', error: { reason: 'EngineRejected', message: expect.stringMatching(/max_lora_rank/) } });
+    expect(fake.loaded.size).toBe(0);
+    await manager.stop();
+  });
+
+  it('unloads adapters from its cache that nobody wants', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'stale', 's3://bucket/stale/');
+    fake.loaded.set('stale', e.dir);
+    fake.loaded.set('foreign', '/models/static-lora'); // not ours: left alone
+    await manager.reconcile();
+    expect([...fake.loaded.keys()]).toEqual(['foreign']);
+    await manager.stop();
+  });
+});
+
+describe('AdapterManager with SGLang', () => {
+  it('loads, and replaces a different version by unloading first', async () => {
+    fake = await startFakeSglang();
+    const { cache, manager } = await setup(new SglangClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    fake.loaded.set('a1', '/old');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    await manager.stop();
+  });
+});
+
+describe('AdapterCache', () => {
+  it('evicts unwanted folders least recently used first, never protected ones', async () => {
+    const cache = new AdapterCache(root, 0, silentLogger);
+    await cache.init();
+    const size = (await seed(cache, 'a', 's3://bucket/a/')).bytes;
+    await seed(cache, 'b', 's3://bucket/b/');
+    await seed(cache, 'c', 's3://bucket/c/');
+    const budgeted = new AdapterCache(root, size * 3, silentLogger);
+    await budgeted.init();
+    for (const e of budgeted.all()) e.lastUsed = { a: 1, b: 2, c: 3 }[e.name]!;
+    const release = await budgeted.reserve(size, (e) => e.name === 'a'); // 'a' protected: 'b' goes
+    expect(release).not.toBeNull();
+    expect(budgeted.all().map((e) => e.name).sort()).toEqual(['a', 'c']);
+    expect(await readdir(join(root, 'adapters'))).toContain('a');
+    expect(await readdir(join(root, 'adapters', 'b'))).toEqual([]);
+    release!();
+    expect(await budgeted.reserve(size * 10, () => true)).toBeNull();
+  });
+
+  it('indexes staged folders at start and removes folders without a manifest', async () => {
+    const cache = new AdapterCache(root, 0, silentLogger);
+    await cache.init();
+    const e = await seed(cache, 'a', 's3://bucket/a/');
+    await mkdir(join(root, 'adapters', 'a', 'f'.repeat(64)));
+    await mkdir(join(root, '.staging', 'leftover'), { recursive: true });
+    const again = new AdapterCache(root, 0, silentLogger);
+    await again.init();
+    expect(again.all().map((x) => x.dir)).toEqual([e.dir]);
+    expect((await readdir(join(root, 'adapters', 'a'))).sort()).toEqual([e.dir.split('/').at(-1)]);
+    expect(await readdir(join(root, '.staging'))).toEqual([]);
+  });
+});
