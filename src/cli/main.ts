@@ -8,6 +8,7 @@ const commands: Record<string, Command> = {
   version: { summary: 'print the version', load: () => import('./version.js') },
   agent: { summary: 'run the serving-pod sidecar (or: agent stage-base)', load: () => import('./agent.js') },
   merge: { summary: 'merge LoRA adapters (cat, svd, linear, ema, ties, dare)', load: () => import('./merge.js') },
+  operator: { summary: 'run the controllers (leader election, /healthz, /readyz, /metrics)', load: () => import('./operator.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,162 @@
+// `graft operator`: runs the controllers of src/controllers/index.ts under a Manager, with leader
+// election, /healthz, /readyz and /metrics. SIGTERM or SIGINT → the ordered shutdown described in
+// docs/runtime.md; a second signal exits at once.
+import { parseArgs } from 'node:util';
+import { controllers } from '../controllers/index.js';
+import { parseDuration } from '../runtime/duration.js';
+import { parseBindAddress, type BindAddress } from '../runtime/http-server.js';
+import { loadKubeConfig } from '../runtime/kubeconfig.js';
+import { Manager } from '../runtime/manager.js';
+import { createLogger } from '../util/log.js';
+import { CliError } from './errors.js';
+
+const USAGE = `usage: graft operator [flags]
+
+  --kubeconfig PATH                   kubeconfig file (else $KUBECONFIG, in-cluster, ~/.kube/config)
+  --namespace NS                      watch only this namespace (default: all namespaces)
+  --metrics-bind-address ADDR         /metrics address (default ":8080"; "0" disables)
+  --health-probe-bind-address ADDR    /healthz and /readyz address (default ":8081"; "0" disables)
+  --leader-elect / --no-leader-elect  run controllers only while holding the Lease (default on)
+  --leader-election-namespace NS      the Lease's namespace (default: the pod's namespace when in
+                                      cluster, else the kubeconfig context's, else "default")
+  --leader-election-id NAME           the Lease's name (default "graft-operator")
+  --leader-election-lease-duration D  default 15s
+  --leader-election-renew-deadline D  default 10s
+  --leader-election-retry-period D    default 2s
+  --sync-period D                     re-deliver every cached object this often (default 10m; 0 off)
+  --graceful-shutdown-timeout D       how long shutdown waits for reconciles (default 30s)
+  --log-level LEVEL                   trace, debug, info, warn, error (default info)
+`;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface OperatorFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  metrics?: BindAddress;
+  probes?: BindAddress;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionId: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  syncPeriodMs: number;
+  gracefulShutdownMs: number;
+  logLevel: string;
+  help: boolean;
+}
+
+/** Parses the flags; throws CliError naming the bad flag. */
+export function parseOperatorFlags(argv: string[]): OperatorFlags {
+  // Go-style "--leader-elect=false" as well as --no-leader-elect.
+  const args = argv.map((a) => (a === '--leader-elect=false' ? '--no-leader-elect' : a === '--leader-elect=true' ? '--leader-elect' : a));
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      allowNegative: true,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'metrics-bind-address': { type: 'string', default: ':8080' },
+        'health-probe-bind-address': { type: 'string', default: ':8081' },
+        'leader-elect': { type: 'boolean', default: true },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string', default: 'graft-operator' },
+        'leader-election-lease-duration': { type: 'string', default: '15s' },
+        'leader-election-renew-deadline': { type: 'string', default: '10s' },
+        'leader-election-retry-period': { type: 'string', default: '2s' },
+        'sync-period': { type: 'string', default: '10m' },
+        'graceful-shutdown-timeout': { type: 'string', default: '30s' },
+        'log-level': { type: 'string', default: process.env.GRAFT_LOG_LEVEL ?? 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const wrap = <T>(f: () => T): T => {
+    try { return f(); } catch (err) { throw new CliError((err as Error).message); }
+  };
+  const flags: OperatorFlags = {
+    kubeconfig: values.kubeconfig,
+    namespace: values.namespace || undefined,
+    metrics: wrap(() => parseBindAddress('--metrics-bind-address', values['metrics-bind-address']!)),
+    probes: wrap(() => parseBindAddress('--health-probe-bind-address', values['health-probe-bind-address']!)),
+    leaderElect: values['leader-elect']!,
+    leaderElectionNamespace: values['leader-election-namespace'] || undefined,
+    leaderElectionId: values['leader-election-id']!,
+    leaseDurationMs: wrap(() => parseDuration('--leader-election-lease-duration', values['leader-election-lease-duration']!)),
+    renewDeadlineMs: wrap(() => parseDuration('--leader-election-renew-deadline', values['leader-election-renew-deadline']!)),
+    retryPeriodMs: wrap(() => parseDuration('--leader-election-retry-period', values['leader-election-retry-period']!)),
+    syncPeriodMs: wrap(() => parseDuration('--sync-period', values['sync-period']!)),
+    gracefulShutdownMs: wrap(() => parseDuration('--graceful-shutdown-timeout', values['graceful-shutdown-timeout']!)),
+    logLevel: values['log-level']!,
+    help: values.help!,
+  };
+  if (!LOG_LEVELS.includes(flags.logLevel)) throw new CliError(`--log-level: "${flags.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags.leaderElectionId)) {
+    throw new CliError(`--leader-election-id: "${flags.leaderElectionId}" must be a DNS subdomain name (lower case letters, digits, '-' and '.')`);
+  }
+  if (flags.leaderElect) {
+    if (!(flags.leaseDurationMs > flags.renewDeadlineMs)) throw new CliError('--leader-election-lease-duration must be longer than --leader-election-renew-deadline');
+    if (!(flags.renewDeadlineMs > flags.retryPeriodMs)) throw new CliError('--leader-election-renew-deadline must be longer than --leader-election-retry-period');
+  }
+  return flags;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parseOperatorFlags(argv);
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = createLogger({ level: flags.logLevel, name: 'graft-operator' });
+  let loaded;
+  try {
+    loaded = loadKubeConfig(flags.kubeconfig);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const mgr = new Manager({
+    kubeConfig: loaded.kubeConfig,
+    logger: log,
+    namespace: flags.namespace,
+    leaderElection: {
+      enabled: flags.leaderElect,
+      namespace: flags.leaderElectionNamespace ?? loaded.namespace ?? 'default',
+      id: flags.leaderElectionId,
+      leaseDurationMs: flags.leaseDurationMs,
+      renewDeadlineMs: flags.renewDeadlineMs,
+      retryPeriodMs: flags.retryPeriodMs,
+    },
+    metricsBindAddress: flags.metrics,
+    healthProbeBindAddress: flags.probes,
+    resyncMs: flags.syncPeriodMs,
+    gracefulShutdownMs: flags.gracefulShutdownMs,
+  });
+  for (const factory of controllers) mgr.add(factory);
+  log.info({ kubeconfig: loaded.source, leaderElect: flags.leaderElect, identity: mgr.identity }, 'graft operator starting');
+
+  const stopped = new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      log.info({ signal: sig }, 'signal received: shutting down');
+      mgr.stop().then(resolve, (err: unknown) => { log.error({ err }, 'shutdown failed'); resolve(); });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await mgr.start();
+  await stopped;
+  log.flush?.();
+  return 0;
+}
