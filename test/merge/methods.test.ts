@@ -191,10 +191,20 @@ describe('dare', () => {
     expect(Array.from(dareDelta(t, { density: 1, majoritySign: 'total' }))).toEqual(Array.from(tiesDelta(t, { density: 1, majoritySign: 'total' })));
   });
 
-  it('re-factors to the best rank-r approximation of the dropped sum', () => {
-    const d = dareDelta(t, { density: 0.5, seed: 4 });
+  it('re-factors to a near-best rank-r approximation of the dropped sum and reports its error exactly', () => {
+    const d = fromRowMajor(dareDelta(t, { density: 0.5, seed: 4 }), 60, 50);
     const res = mergeDare(t, { density: 0.5, seed: 4 });
-    const ref = truncate(fromRowMajor(d, 60, 50), 5);
-    expect(maxAbsDiff(product(res, 60, 50, 5), ref)).toBeLessThan(1e-4 * maxAbs(ref));
+    const err2 = (x: Dense) => x.d.reduce((s, v, i) => s + (v - d.d[i]) ** 2, 0);
+    const got = err2(product(res, 60, 50, 5));
+    const best = err2(truncate(d, 5));
+    expect(got).toBeGreaterThanOrEqual(best * (1 - 1e-9));
+    expect(got).toBeLessThan(best * 1.01);
+    expect(res.error2).toBeCloseTo(got, 3);
+  });
+
+  it('re-factors exactly when the merged delta has rank ≤ r', () => {
+    const d = dareDelta(t, { density: 1 });
+    const res = mergeDare(t, { density: 1 });
+    expect(maxAbsDiff(product(res, 60, 50, 5), fromRowMajor(d, 60, 50))).toBeLessThan(1e-4);
   });
 });
