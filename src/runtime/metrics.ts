@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { hostOf, resourceOf } from './request-counting.js';
 
 // The operator's Prometheus metrics, under controller-runtime's and client-go's names so the
 // dashboards and alerts written for Go operators work unchanged. One registry per Manager (not the
@@ -35,6 +36,7 @@ export class OperatorMetrics {
   readonly workDuration: Histogram<'name'>;
   readonly queueRetries: Counter<'name'>;
   readonly restRequests: Counter<'code' | 'method' | 'host'>;
+  readonly kubeRequests: Counter<'code' | 'method' | 'resource'>;
   readonly leaderStatus: Gauge<'name'>;
   readonly informerRestarts: Counter<'kind'>;
 
@@ -52,6 +54,7 @@ export class OperatorMetrics {
     this.workDuration = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes', labelNames: ['name'], buckets: QUEUE_BUCKETS, registers });
     this.queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers });
     this.restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests to the Kubernetes API, partitioned by status code, method, and host', labelNames: ['code', 'method', 'host'], registers });
+    this.kubeRequests = new Counter({ name: 'graft_kube_requests_total', help: 'Requests to the Kubernetes API by status code, method and resource (leases, configmaps, adapters/status, ...)', labelNames: ['code', 'method', 'resource'], registers });
     this.leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', labelNames: ['name'], registers });
     this.informerRestarts = new Counter({ name: 'graft_informer_restarts_total', help: 'Times an informer was restarted after an error', labelNames: ['kind'], registers });
   }
@@ -72,7 +75,9 @@ export class OperatorMetrics {
   }
 
   /** Records one API request; `code` is the HTTP status, or '<error>' when no answer came. */
-  request(method: string, host: string, code: number | '<error>'): void {
-    this.restRequests.labels({ code: String(code), method: method.toUpperCase(), host }).inc();
+  request(method: string, url: string, code: number | '<error>'): void {
+    const m = method.toUpperCase();
+    this.restRequests.labels({ code: String(code), method: m, host: hostOf(url) }).inc();
+    this.kubeRequests.labels({ code: String(code), method: m, resource: resourceOf(url) }).inc();
   }
 }

@@ -5,20 +5,38 @@ import { Observable, Watch, type HttpLibrary, type KubeConfig } from '@kubernete
 // client-node sends through its own fetch call. A quiet steady state is then provable from the
 // counter: no PATCH/PUT/POST/DELETE while nothing changes.
 
-export type RecordRequest = (method: string, host: string, code: number | '<error>') => void;
+/** Called once per request with its method, full URL and status code ('<error>' when none came). */
+export type RecordRequest = (method: string, url: string, code: number | '<error>') => void;
 
-function hostOf(url: string): string {
+export function hostOf(url: string): string {
   try { return new URL(url).host; } catch { return ''; }
+}
+
+/**
+ * The resource a request addresses, from its path: 'configmaps', 'leases', 'adapters/status';
+ * 'discovery' for API group listings. Lets a steady-state check tell lease renewals from other writes.
+ */
+export function resourceOf(url: string): string {
+  let path: string;
+  try { path = new URL(url, 'http://x').pathname; } catch { return ''; }
+  const p = path.split('/').filter(Boolean);
+  let rest: string[];
+  if (p[0] === 'api') rest = p.slice(2);
+  else if (p[0] === 'apis') rest = p.slice(3);
+  else return p[0] ?? '';
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  if (rest.length === 0) return 'discovery';
+  return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : rest[0];
 }
 
 export function countingHttpLibrary(inner: HttpLibrary, record: RecordRequest): HttpLibrary {
   return {
     send(ctx) {
       const method = String(ctx.getHttpMethod());
-      const host = hostOf(ctx.getUrl());
+      const url = ctx.getUrl();
       const sent = inner.send(ctx).toPromise().then(
-        (resp) => { record(method, host, resp.httpStatusCode); return resp; },
-        (err: unknown) => { record(method, host, '<error>'); throw err; },
+        (resp) => { record(method, url, resp.httpStatusCode); return resp; },
+        (err: unknown) => { record(method, url, '<error>'); throw err; },
       );
       return new Observable(sent);
     },
@@ -35,7 +53,7 @@ export class CountingWatch extends Watch {
     callback: (phase: string, apiObj: any, watchObj?: any) => void,
     done: (err: any) => void,
   ): Promise<AbortController> {
-    const host = hostOf(this.config.getCurrentCluster()?.server ?? '');
+    const url = `${this.config.getCurrentCluster()?.server ?? ''}${path}`;
     // Errors before watch() returns come from the request itself (no answer, or a non-200
     // status); anything later is the stream of an answered (200) watch ending.
     let early: unknown = undefined;
@@ -47,9 +65,9 @@ export class CountingWatch extends Watch {
     returned = true;
     if (early) {
       const code = (early as { statusCode?: unknown }).statusCode;
-      this.record('GET', host, typeof code === 'number' ? code : '<error>');
+      this.record('GET', url, typeof code === 'number' ? code : '<error>');
     } else {
-      this.record('GET', host, 200);
+      this.record('GET', url, 200);
     }
     return controller;
   }
