@@ -70,7 +70,8 @@ export class Manager {
   private started = false;
   private stopping = false;
   private stopped: Promise<void> | undefined;
-  private halting: Promise<void> = Promise.resolve();
+  // Runners of the current term, and of a lost term until they have halted.
+  private readonly live = new Set<ControllerRunner>();
 
   constructor(private readonly opts: ManagerOptions) {
     this.clock = opts.clock ?? realClock;
@@ -202,8 +203,7 @@ export class Manager {
   }
 
   private async drainAll(): Promise<boolean> {
-    await this.halting;
-    const runners = this.controllers.map((r) => r.runner).filter((r): r is ControllerRunner => !!r);
+    const runners = [...this.live];
     if (runners.length === 0) return true;
     const timeoutMs = this.opts.gracefulShutdownMs ?? 30_000;
     const abort = new AbortController();
@@ -229,21 +229,24 @@ export class Manager {
     for (const reg of this.controllers) {
       const runner = new ControllerRunner(reg.controller, { clock: this.clock, logger: this.log, metrics: this.metrics });
       reg.runner = runner;
+      this.live.add(runner);
       for (const obj of this.informer(reg.controller.for).list()) runner.enqueue(keyOf(obj));
       runner.start();
     }
     this.log.info({ controllers: this.controllers.map((r) => r.controller.name) }, 'leading: controllers started');
   }
 
-  // Leadership lost (or released): stop every controller at once. Queued keys are dropped and
-  // reconciles in progress see their signal abort.
+  // Leadership lost (or released): stop every controller at once, also in the middle of a
+  // shutdown's drain, since another process may now lead. Queued keys are dropped and reconciles
+  // in progress see their signal abort.
   private endTerm(): void {
     this.setLeading(false);
-    if (this.stopping) return; // the shutdown drains them instead
     const runners = this.controllers.map((r) => r.runner).filter((r): r is ControllerRunner => !!r);
     for (const reg of this.controllers) reg.runner = undefined;
-    this.halting = Promise.all(runners.map((r) => r.halt())).then(() => {
-      this.log.info('controllers stopped after losing leadership');
+    if (runners.length === 0) return;
+    void Promise.all(runners.map((r) => r.halt())).then(() => {
+      for (const r of runners) this.live.delete(r);
+      if (!this.stopping) this.log.info('controllers stopped after losing leadership');
     });
   }
 }
