@@ -1,5 +1,5 @@
 import {
-  HttpMethod, ServerConfiguration, createConfiguration,
+  HttpMethod, PatchStrategy, ServerConfiguration, createConfiguration, setHeaderOptions,
   type ApiConstructor, type ApiType, type Configuration, type KubeConfig,
 } from '@kubernetes/client-node';
 import { CountingWatch, countingHttpLibrary, type RecordRequest } from './request-counting.js';
@@ -13,6 +13,13 @@ import {
 // the same counted transport.
 
 export const FIELD_MANAGER = 'graft';
+
+/**
+ * Per-request options that make a typed client-node patch call a server-side apply, e.g.
+ * `apps.patchNamespacedDeployment({ name, namespace, body, fieldManager: FIELD_MANAGER, force: true }, SERVER_SIDE_APPLY)`.
+ * (client-node 1.x sends JSON merge patches unless the Content-Type header is set this way.)
+ */
+export const SERVER_SIDE_APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 /** A Kubernetes API error with the Status the server answered. */
 export class KubeApiError extends Error {
