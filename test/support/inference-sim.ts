@@ -48,7 +48,10 @@ export async function startInferenceSim(opts: { model?: string; maxLoras?: numbe
         if (!p.running) throw new Error(`llm-d-inference-sim exited: ${p.output.slice(-2000)}`);
         await models();
         return true;
-      }, 20_000, 50);
+      }, 20_000, 50).catch(async (err: unknown) => {
+        await p.kill();
+        throw err;
+      });
     },
     async stop() {
       if (!proc) return;

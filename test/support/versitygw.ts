@@ -58,7 +58,10 @@ export async function startVersityGw(opts: { buckets?: string[] } = {}): Promise
       const r = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) });
       await r.arrayBuffer();
       return true; // any HTTP answer (403 without a signature) means it serves
-    }, 20_000, 50);
+    }, 20_000, 50).catch(async (err: unknown) => {
+      await p.kill();
+      throw err;
+    });
   };
   const stopProc = async (hard = false) => {
     if (!proc) return;
@@ -91,6 +94,11 @@ export async function startVersityGw(opts: { buckets?: string[] } = {}): Promise
       await start();
     },
   };
-  for (const b of opts.buckets ?? []) await gw.createBucket(b);
+  try {
+    for (const b of opts.buckets ?? []) await gw.createBucket(b);
+  } catch (err) {
+    await gw.stop(); // the caller never gets a handle to stop it
+    throw err;
+  }
   return gw;
 }

@@ -1,0 +1,41 @@
+// One timed download in its own process, so its peak memory is its own:
+//   node --import tsx bench/staging/download-child.ts <agent|naive> <bucket> <prefix> <dest> [partSize] [concurrency]
+// Prints one JSON line: {bytes, seconds, maxRssKb}. Credentials and endpoint come from AWS_* env.
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { downloadPrefix, listRemoteFiles } from '../../src/storage/download.js';
+import { createS3Client, s3SettingsFromEnv } from '../../src/storage/s3-client.js';
+
+const [mode, bucket, prefix, dest, partSizeArg, concurrencyArg] = process.argv.slice(2);
+if (!mode || !bucket || !prefix || !dest) throw new Error('usage: download-child.ts <agent|naive> <bucket> <prefix> <dest> [partSize] [concurrency]');
+const settings = { ...s3SettingsFromEnv(process.env), forcePathStyle: true };
+const concurrency = Number(concurrencyArg ?? 16);
+const client = createS3Client({ ...settings, maxSockets: Math.max(64, concurrency) }, {
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! },
+});
+const source = { bucket, prefix };
+
+const started = process.hrtime.bigint();
+let bytes = 0;
+if (mode === 'agent') {
+  const r = await downloadPrefix({ client, source, dest, partSize: Number(partSizeArg ?? 16 * 1024 * 1024), concurrency });
+  bytes = r.bytes;
+} else if (mode === 'naive') {
+  // One GetObject per file, one file after another, streamed to disk.
+  for (const f of await listRemoteFiles(client, source)) {
+    const out = join(dest, f.path);
+    await mkdir(dirname(out), { recursive: true });
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+    await pipeline(r.Body as Readable, createWriteStream(out));
+    bytes += f.size;
+  }
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+client.destroy();
+process.stdout.write(`${JSON.stringify({ bytes, seconds, maxRssKb: process.resourceUsage().maxRSS })}\n`);
