@@ -2,7 +2,8 @@ import {
   HttpMethod, PatchStrategy, ServerConfiguration, createConfiguration, setHeaderOptions,
   type ApiConstructor, type ApiType, type Configuration, type KubeConfig,
 } from '@kubernetes/client-node';
-import { CountingWatch, countingHttpLibrary, type RecordRequest } from './request-counting.js';
+import { countingHttpLibrary, type RecordRequest } from './request-counting.js';
+import { RuntimeWatch } from './watch.js';
 import {
   apiVersionOf, kindId, resourcePath, splitApiVersion,
   type Kind, type KubeList, type KubeObject,
@@ -85,9 +86,9 @@ export class KubeClient {
     this.kubeConfig.makeApiClient = (<T extends ApiType>(cls: ApiConstructor<T>) => new cls(configuration)) as KubeConfig['makeApiClient'];
   }
 
-  /** A client-node Watch whose requests are counted. */
-  watcher(): CountingWatch {
-    return new CountingWatch(this.kubeConfig, this.record);
+  /** A client-node Watch whose requests are counted and whose life is bounded (watch.ts). */
+  watcher(): RuntimeWatch {
+    return new RuntimeWatch(this.kubeConfig, this.record);
   }
 
   async request<T = unknown>(method: HttpMethod | keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {

@@ -1,8 +1,8 @@
-import { Observable, Watch, type HttpLibrary, type KubeConfig } from '@kubernetes/client-node';
+import { Observable, type HttpLibrary } from '@kubernetes/client-node';
 
 // Counts every request the operator sends to the Kubernetes API (rest_client_requests_total):
-// the HTTP layer of client-node's generated clients is wrapped, and so are watches, which
-// client-node sends through its own fetch call. A quiet steady state is then provable from the
+// the HTTP layer of client-node's generated clients is wrapped here, and watches, which
+// client-node sends through its own fetch call, in watch.ts. A quiet steady state is then provable from the
 // counter: no PATCH/PUT/POST/DELETE while nothing changes.
 
 /** Called once per request with its method, full URL and status code ('<error>' when none came). */
@@ -41,34 +41,4 @@ export function countingHttpLibrary(inner: HttpLibrary, record: RecordRequest): 
       return new Observable(sent);
     },
   };
-}
-
-/** client-node's Watch, counting each watch request (as a GET) by the status it was answered with. */
-export class CountingWatch extends Watch {
-  constructor(config: KubeConfig, private readonly record: RecordRequest) { super(config); }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: any, watchObj?: any) => void,
-    done: (err: any) => void,
-  ): Promise<AbortController> {
-    const url = `${this.config.getCurrentCluster()?.server ?? ''}${path}`;
-    // Errors before watch() returns come from the request itself (no answer, or a non-200
-    // status); anything later is the stream of an answered (200) watch ending.
-    let early: unknown = undefined;
-    let returned = false;
-    const controller = await super.watch(path, queryParams, callback, (err) => {
-      if (!returned && early === undefined) early = err ?? null;
-      done(err);
-    });
-    returned = true;
-    if (early) {
-      const code = (early as { statusCode?: unknown }).statusCode;
-      this.record('GET', url, typeof code === 'number' ? code : '<error>');
-    } else {
-      this.record('GET', url, 200);
-    }
-    return controller;
-  }
 }
