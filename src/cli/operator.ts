@@ -2,13 +2,16 @@
 // election, /healthz, /readyz and /metrics. SIGTERM or SIGINT → the ordered shutdown described in
 // docs/runtime.md; a second signal exits at once.
 import { parseArgs } from 'node:util';
-import { controllers } from '../controllers/index.js';
+import { cacheSelectors, controllers } from '../controllers/index.js';
+import { VERSION } from '../version.js';
 import { parseDuration } from '../runtime/duration.js';
 import { parseBindAddress, type BindAddress } from '../runtime/http-server.js';
 import { loadKubeConfig } from '../runtime/kubeconfig.js';
 import { Manager } from '../runtime/manager.js';
 import { createLogger } from '../util/log.js';
 import { CliError } from './errors.js';
+
+export const DEFAULT_AGENT_IMAGE = `ghcr.io/graft-dev/graft:v${VERSION}`;
 
 const USAGE = `usage: graft operator [flags]
 
@@ -26,6 +29,8 @@ const USAGE = `usage: graft operator [flags]
   --sync-period D                     re-deliver every cached object this often (default 10m; 0 off)
   --graceful-shutdown-timeout D       how long shutdown waits for reconciles (default 30s)
   --log-level LEVEL                   trace, debug, info, warn, error (default info)
+  --agent-image IMAGE                 the graft image run as the agent sidecar in serving pods
+                                      (default $GRAFT_AGENT_IMAGE, else ${DEFAULT_AGENT_IMAGE})
 `;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -44,6 +49,7 @@ export interface OperatorFlags {
   syncPeriodMs: number;
   gracefulShutdownMs: number;
   logLevel: string;
+  agentImage: string;
   help: boolean;
 }
 
@@ -72,6 +78,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
         'sync-period': { type: 'string', default: '10m' },
         'graceful-shutdown-timeout': { type: 'string', default: '30s' },
         'log-level': { type: 'string', default: process.env.GRAFT_LOG_LEVEL ?? 'info' },
+        'agent-image': { type: 'string', default: process.env.GRAFT_AGENT_IMAGE || DEFAULT_AGENT_IMAGE },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -95,6 +102,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
     syncPeriodMs: wrap(() => parseDuration('--sync-period', values['sync-period']!)),
     gracefulShutdownMs: wrap(() => parseDuration('--graceful-shutdown-timeout', values['graceful-shutdown-timeout']!)),
     logLevel: values['log-level']!,
+    agentImage: values['agent-image']!,
     help: values.help!,
   };
   if (!LOG_LEVELS.includes(flags.logLevel)) throw new CliError(`--log-level: "${flags.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -137,8 +145,9 @@ export async function run(argv: string[]): Promise<number> {
     healthProbeBindAddress: flags.probes,
     resyncMs: flags.syncPeriodMs,
     gracefulShutdownMs: flags.gracefulShutdownMs,
+    cacheSelectors,
   });
-  for (const factory of controllers) mgr.add(factory);
+  for (const factory of controllers({ agentImage: flags.agentImage })) mgr.add(factory);
   log.info({ kubeconfig: loaded.source, leaderElect: flags.leaderElect, identity: mgr.identity }, 'graft operator starting');
 
   const stopped = new Promise<void>((resolve) => {

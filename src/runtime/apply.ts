@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { jsonEqual, jsonSubset } from './equality.js';
+import { isDerivative, jsonEqual } from './equality.js';
 import type { KubeClient } from './kube-client.js';
 import type { KubeObject } from './object.js';
 import { withOwner } from './owner.js';
@@ -20,8 +20,8 @@ export function configHash(obj: unknown): string {
  * Applies `desired` (the child as this controller wants it: only the fields it manages) with
  * `owner` as its controller. `current` is the child as last seen (from an informer cache);
  * the write is skipped when current already holds every desired field and carries the hash of
- * this same desired configuration. Write values in the API server's canonical form (for example
- * quantities as the server prints them), or the comparison sees a difference on every pass.
+ * this same desired configuration. The comparison is semantic (zero values match absent fields,
+ * quantities compare by value), so values need not be in the server's canonical form.
  */
 export async function applyOwned<T extends KubeObject>(
   client: KubeClient, desired: T, owner: KubeObject | undefined, current: KubeObject | undefined, signal?: AbortSignal,
@@ -29,7 +29,7 @@ export async function applyOwned<T extends KubeObject>(
   const owned = owner ? withOwner(desired, owner) : desired;
   const hash = configHash(owned);
   const body: T = { ...owned, metadata: { ...owned.metadata, annotations: { ...owned.metadata?.annotations, [APPLIED_HASH_ANNOTATION]: hash } } };
-  if (current && current.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash && jsonSubset(stripForCompare(body), current)) {
+  if (current && current.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash && isDerivative(stripForCompare(body), current)) {
     return 'unchanged';
   }
   await client.apply(body, { signal });

@@ -45,6 +45,12 @@ export interface ManagerOptions {
   resyncMs?: number;
   /** How long a clean shutdown waits for queued and running reconciles (default 30 s). */
   gracefulShutdownMs?: number;
+  /**
+   * Restrict the cache of some kinds to objects with these labels (controller-runtime's
+   * cache ByObject): the operator then lists and watches only what it manages, not every Secret
+   * or Pod of the cluster.
+   */
+  cacheSelectors?: Array<{ kind: Kind; labelSelector: string }>;
   /** This process's name in the Lease and in events (default hostname_uuid). */
   identity?: string;
   clock?: Clock;
@@ -137,8 +143,9 @@ export class Manager {
     const id = kindId(k);
     let inf = this.informers.get(id);
     if (!inf) {
+      const labelSelector = this.opts.cacheSelectors?.find((c) => kindId(c.kind) === id)?.labelSelector;
       inf = new Informer({
-        client: this.client, kind: k, namespace: this.opts.namespace, resyncMs: this.opts.resyncMs ?? 10 * 60_000,
+        client: this.client, kind: k, namespace: this.opts.namespace, labelSelector, resyncMs: this.opts.resyncMs ?? 10 * 60_000,
         clock: this.clock, logger: this.log, onRestart: (kk) => this.metrics.informerRestarts.labels(kindId(kk)).inc(),
       });
       this.informers.set(id, inf);

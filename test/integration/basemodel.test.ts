@@ -81,7 +81,7 @@ describe('BaseModel controller (e2e)', () => {
     expect(engine.env).toEqual([
       { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'FOO', value: 'bar' }, { name: 'HF_HOME', value: '/data/hf' },
     ]);
-    expect(engine.resources).toEqual({ limits: { 'nvidia.com/gpu': '1' }, requests: { 'nvidia.com/gpu': '1' } });
+    expect(engine.resources).toEqual({ limits: { 'nvidia.com/gpu': '1' } });
     expect(engine.ports).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
     expect(engine.startupProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 360 });
     expect(engine.readinessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 5 });

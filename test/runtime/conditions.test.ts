@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findCondition, metaTime, setCondition, setStandardConditions, type Condition } from '../../src/runtime/conditions.js';
 import { statusEqual } from '../../src/runtime/apply.js';
-import { jsonEqual, jsonSubset } from '../../src/runtime/equality.js';
+import { jsonEqual, isDerivative as jsonSubset } from '../../src/runtime/equality.js';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const T1 = T0 + 60_000;

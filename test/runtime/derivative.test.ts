@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstDifference, isDerivative, parseQuantity } from '../../src/util/derivative.js';
+import { firstDifference, isDerivative, parseQuantity } from '../../src/runtime/equality.js';
 
 describe('isDerivative', () => {
   it('ignores fields the server added', () => {
