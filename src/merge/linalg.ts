@@ -93,17 +93,56 @@ export function householderQR(a: Mat, inPlace = false): QR {
     const t = (beta - alpha) / beta;
     tau[c] = t;
     A[col + c] = beta;
-    // Apply H_c to the trailing columns: a_j −= t·v·(vᵀa_j).
-    for (let j = c + 1; j < n; j++) {
-      const cj = j * m;
-      let s = A[cj + c];
-      for (let i = c + 1; i < m; i++) s += A[col + i] * A[cj + i];
-      s *= t;
-      A[cj + c] -= s;
-      for (let i = c + 1; i < m; i++) A[cj + i] -= s * A[col + i];
-    }
+    reflect(A, m, col, c, t, A, c + 1, n);
   }
   return { qr: { rows: m, cols: n, data: A }, tau, k };
+}
+
+// Applies H = I − t·v·vᵀ (v = [1; V[vcol + c + 1 …]] from row c down) to columns j0 … j1 − 1 of the
+// column-major X (rows m): x_j −= t·v·(vᵀx_j). Four columns at a time, so v is read once per four
+// columns and the four running sums stay in registers.
+function reflect(V: Float64Array, m: number, vcol: number, c: number, t: number, X: Float64Array, j0: number, j1: number): void {
+  let j = j0;
+  for (; j + 7 < j1; j += 8) {
+    const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m, c4 = c3 + m, c5 = c4 + m, c6 = c5 + m, c7 = c6 + m;
+    let s0 = X[c0 + c], s1 = X[c1 + c], s2 = X[c2 + c], s3 = X[c3 + c];
+    let s4 = X[c4 + c], s5 = X[c5 + c], s6 = X[c6 + c], s7 = X[c7 + c];
+    for (let i = c + 1; i < m; i++) {
+      const v = V[vcol + i];
+      s0 += v * X[c0 + i]; s1 += v * X[c1 + i]; s2 += v * X[c2 + i]; s3 += v * X[c3 + i];
+      s4 += v * X[c4 + i]; s5 += v * X[c5 + i]; s6 += v * X[c6 + i]; s7 += v * X[c7 + i];
+    }
+    s0 *= t; s1 *= t; s2 *= t; s3 *= t; s4 *= t; s5 *= t; s6 *= t; s7 *= t;
+    X[c0 + c] -= s0; X[c1 + c] -= s1; X[c2 + c] -= s2; X[c3 + c] -= s3;
+    X[c4 + c] -= s4; X[c5 + c] -= s5; X[c6 + c] -= s6; X[c7 + c] -= s7;
+    for (let i = c + 1; i < m; i++) {
+      const v = V[vcol + i];
+      X[c0 + i] -= s0 * v; X[c1 + i] -= s1 * v; X[c2 + i] -= s2 * v; X[c3 + i] -= s3 * v;
+      X[c4 + i] -= s4 * v; X[c5 + i] -= s5 * v; X[c6 + i] -= s6 * v; X[c7 + i] -= s7 * v;
+    }
+  }
+  for (; j + 3 < j1; j += 4) {
+    const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m;
+    let s0 = X[c0 + c], s1 = X[c1 + c], s2 = X[c2 + c], s3 = X[c3 + c];
+    for (let i = c + 1; i < m; i++) {
+      const v = V[vcol + i];
+      s0 += v * X[c0 + i]; s1 += v * X[c1 + i]; s2 += v * X[c2 + i]; s3 += v * X[c3 + i];
+    }
+    s0 *= t; s1 *= t; s2 *= t; s3 *= t;
+    X[c0 + c] -= s0; X[c1 + c] -= s1; X[c2 + c] -= s2; X[c3 + c] -= s3;
+    for (let i = c + 1; i < m; i++) {
+      const v = V[vcol + i];
+      X[c0 + i] -= s0 * v; X[c1 + i] -= s1 * v; X[c2 + i] -= s2 * v; X[c3 + i] -= s3 * v;
+    }
+  }
+  for (; j < j1; j++) {
+    const cj = j * m;
+    let s = X[cj + c];
+    for (let i = c + 1; i < m; i++) s += V[vcol + i] * X[cj + i];
+    s *= t;
+    X[cj + c] -= s;
+    for (let i = c + 1; i < m; i++) X[cj + i] -= s * V[vcol + i];
+  }
 }
 
 // The k × cols upper-trapezoidal R of a QR.
@@ -122,16 +161,7 @@ export function applyQ(f: QR, x: Mat): Mat {
   const V = f.qr.data, X = x.data;
   for (let c = f.k - 1; c >= 0; c--) {
     const t = f.tau[c];
-    if (t === 0) continue;
-    const col = c * m;
-    for (let j = 0; j < x.cols; j++) {
-      const xj = j * m;
-      let s = X[xj + c];
-      for (let i = c + 1; i < m; i++) s += V[col + i] * X[xj + i];
-      s *= t;
-      X[xj + c] -= s;
-      for (let i = c + 1; i < m; i++) X[xj + i] -= s * V[col + i];
-    }
+    if (t !== 0) reflect(V, m, c * m, c, t, X, 0, x.cols);
   }
   return x;
 }
