@@ -4,7 +4,7 @@
 // A folder appears under adapters/ only by rename, with its manifest already inside, so a staged
 // folder is never partly written.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/log.js';
 import { digestHex, type ManifestEntry } from '../storage/manifest.js';
@@ -155,6 +155,12 @@ export class AdapterCache {
       if (!released) this.reserved -= bytes;
       released = true;
     };
+  }
+
+  // Every staged version of an adapter, and its folder under adapters/.
+  async removeAdapter(name: string): Promise<void> {
+    for (const e of this.all()) if (e.name === name) await this.remove(e, 'adapter deleted');
+    await rmdir(join(this.adaptersDir, name)).catch(() => {}); // only when empty: a new version may be arriving
   }
 
   async remove(e: CacheEntry, why: string): Promise<void> {

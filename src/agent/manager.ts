@@ -281,7 +281,7 @@ export class AdapterManager {
     if (gen === r.generation && !r.wanted) {
       this.records.delete(r.name);
       // Deleted, not just replaced: its staged folders go too (the engine no longer holds them).
-      for (const e of this.o.cache.all()) if (e.name === r.name) await this.o.cache.remove(e, 'adapter deleted');
+      await this.o.cache.removeAdapter(r.name);
       this.o.log.info({ adapter: r.name }, 'adapter removed');
     }
   }

@@ -1,5 +1,6 @@
 import type { ControllerFactory } from '../runtime/controller.js';
 import { joinKey } from '../runtime/object.js';
+import { StatusWriter } from '../runtime/status-writer.js';
 import { BaseModelKind, DeploymentKind, PodKind, SecretKind, ServiceKind } from './kinds.js';
 import { LABEL_BASEMODEL } from './basemodel/names.js';
 import { reconcileBaseModel, type BaseModelDeps } from './basemodel/reconcile.js';
@@ -23,6 +24,7 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
       events: ctx.events,
       clock: ctx.clock,
       agentImage: opts.agentImage,
+      status: new StatusWriter(ctx.client),
     };
     return {
       name: 'basemodel',

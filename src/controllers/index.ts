@@ -1,5 +1,6 @@
 import type { ControllerFactory } from '../runtime/controller.js';
 import type { Kind } from '../runtime/object.js';
+import { adapterController } from './adapter.js';
 import { baseModelController } from './basemodel.js';
 import { DeploymentKind, PodKind, SecretKind, ServiceKind } from './kinds.js';
 
@@ -11,7 +12,7 @@ export type ControllerOptions = {
 // The controllers `graft operator` runs, in registration order. Each factory receives the
 // manager's context (client, informer caches, events, logger, clock) and returns a Controller.
 export function controllers(opts: ControllerOptions): ControllerFactory[] {
-  return [baseModelController({ agentImage: opts.agentImage })];
+  return [baseModelController({ agentImage: opts.agentImage }), adapterController()];
 }
 
 // The operator caches only the children it made (and the serving pods), never every Secret, Pod

@@ -1,6 +1,7 @@
 // The merge engine end to end: open the inputs, plan, merge module by module on worker threads while
 // reading ahead, write the result in place as it arrives, then commit the output atomically.
 import { availableParallelism } from 'node:os';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { SequentialDigest, sha256Hex } from './digest.js';
@@ -23,6 +24,7 @@ export interface MergeRequest extends MergeOptions {
   force?: boolean;
   workers?: number; // worker threads; 0 merges on the calling thread
   signal?: AbortSignal;
+  s3?: S3Client; // for s3:// locations; default: a client from the environment
 }
 
 export interface MergeProgress {
@@ -102,12 +104,12 @@ function mergeMetadata(plan: MergePlan, inputs: readonly LoadedInput[], digests:
 
 export async function runMerge(req: MergeRequest, onProgress?: (p: MergeProgress) => void): Promise<MergeSummary> {
   const started = performance.now();
-  const stores = req.inputs.map((loc, i) => openStore(loc, `input ${i + 1}`));
+  const stores = req.inputs.map((loc, i) => openStore(loc, `input ${i + 1}`, req.s3));
   const loaded: LoadedInput[] = [];
   try {
     for (const s of stores) loaded.push(await loadInput(s));
     const plan = planMerge(loaded, req);
-    const target = openOutput(req.out, req.force ?? false);
+    const target = openOutput(req.out, req.force ?? false, req.s3);
     const dir = await target.prepare();
     let writer: SafetensorsFileWriter | undefined;
     const workers = req.workers ?? Math.min(availableParallelism(), plan.modules.length);

@@ -67,7 +67,9 @@ class S3Source implements ByteSource {
 
 export class S3AdapterStore implements AdapterStore {
   private readonly loc: S3Location;
-  constructor(readonly where: string, field: string, private readonly client: S3Client = mergeS3Client()) {
+  private readonly client: S3Client;
+  constructor(readonly where: string, field: string, client?: S3Client) {
+    this.client = client ?? mergeS3Client();
     this.loc = parse(where, field);
   }
 
@@ -104,7 +106,9 @@ export class S3Output implements OutputTarget {
   private local?: string;
   private readonly tempKeys: string[] = [];
 
-  constructor(readonly where: string, private readonly force: boolean, private readonly client: S3Client = mergeS3Client()) {
+  private readonly client: S3Client;
+  constructor(readonly where: string, private readonly force: boolean, client?: S3Client) {
+    this.client = client ?? mergeS3Client();
     this.loc = parse(where, '--out');
   }
 

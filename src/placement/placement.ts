@@ -7,7 +7,9 @@
 //      lower-priority placement is given up for a higher-priority adapter that has nowhere else
 //      to go, and whatever cannot be placed is reported, never silently dropped;
 //   3. existing placements on pods that still exist stay where they are (minimal moves);
-//   4. new placements go to the least loaded pod: fewest adapters, then fewest bytes, then name.
+//   4. new placements go to the least loaded pod: fewest adapters, then fewest bytes, then name;
+//   5. when the only free slots are on pods that already host the adapter, one replica of another
+//      adapter moves onto such a slot to make room (one move per replica placed).
 
 export type AdapterDemand = {
   key: string;
@@ -72,6 +74,17 @@ export function place(adapters: readonly AdapterDemand[], pods: readonly PodSlot
         if (best === undefined || lighter(load.get(p.name)!, load.get(best)!, p.name, best)) best = p.name;
       }
       if (best === undefined) {
+        // The free slots are all on pods that already host `a`: move another adapter's replica
+        // from a full pod onto one of them, and take its place. Nobody loses a replica.
+        const swap = findSwap(mine, podList, load, free);
+        if (swap) {
+          const b = byKey.get(swap.key)!;
+          unassign(b, swap.from);
+          assign(b, swap.to);
+          best = swap.from;
+        }
+      }
+      if (best === undefined) {
         const victim = lowestBelow(a, podList, load, byKey, mine);
         if (!victim) break;
         unassign(byKey.get(victim.key)!, victim.pod);
@@ -117,6 +130,22 @@ function lowestBelow(a: AdapterDemand, pods: readonly PodSlot[], load: Map<strin
     }
   }
   return found;
+}
+
+// A replica to move so that an adapter hosted on `mine` can get one more pod: from a full pod
+// `from` that does not host it, to a pod `to` with a free slot that does not host the mover.
+// Deterministic: pods by name, movers by key.
+function findSwap(mine: Set<string>, pods: readonly PodSlot[], load: Map<string, Load>, free: (pod: string) => number): { key: string; from: string; to: string } | undefined {
+  const targets = pods.filter((p) => free(p.name) > 0).map((p) => p.name);
+  if (!targets.length) return undefined;
+  for (const p of pods) {
+    if (mine.has(p.name) || free(p.name) > 0) continue;
+    for (const key of [...load.get(p.name)!.adapters].sort(cmp)) {
+      const to = targets.find((t) => !load.get(t)!.adapters.has(key));
+      if (to) return { key, from: p.name, to };
+    }
+  }
+  return undefined;
 }
 
 function cmp(a: string, b: string): number {

@@ -32,20 +32,20 @@ export async function applyOwned<T extends KubeObject>(
   if (current && current.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash && isDerivative(stripForCompare(body), current)) {
     return 'unchanged';
   }
+
   await client.apply(body, { signal });
   return current ? 'updated' : 'created';
 }
 
 /**
  * Applies `status` to the status subresource of `obj` unless obj.status already equals it.
- * Returns whether a write was sent.
+ * Returns the object the server answered with, or undefined when nothing was written.
  */
-export async function applyStatus(client: KubeClient, obj: KubeObject, status: Record<string, unknown>, signal?: AbortSignal): Promise<boolean> {
-  if (statusEqual(obj.status, status)) return false;
+export async function applyStatus(client: KubeClient, obj: KubeObject, status: Record<string, unknown>, signal?: AbortSignal): Promise<KubeObject | undefined> {
+  if (statusEqual(obj.status, status)) return undefined;
   const m = obj.metadata;
   if (!obj.apiVersion || !obj.kind || !m?.name) throw new Error('applyStatus: the object needs apiVersion, kind and metadata.name');
-  await client.apply({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: m.name, namespace: m.namespace }, status }, { subresource: 'status', signal });
-  return true;
+  return client.apply({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: m.name, namespace: m.namespace }, status }, { subresource: 'status', signal });
 }
 
 /** Whether two statuses are the same JSON (key order and undefined fields aside). */

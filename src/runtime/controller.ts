@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Clock } from './clock.js';
 import { isTerminal } from './errors.js';
 import type { EventRecorder } from './events.js';
@@ -59,6 +60,8 @@ export interface ControllerContext {
   clock: Clock;
   /** The namespace the operator watches, or undefined for all. */
   namespace: string | undefined;
+  /** The operator's metrics registry, for a controller's own graft_* metrics. */
+  registry: Registry;
 }
 
 export type ControllerFactory = (ctx: ControllerContext) => Controller;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Backoff } from './backoff.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { KubeClient } from './kube-client.js';
-import { joinKey, kindId, resourcePath, splitKey, type Kind, type KubeObject } from './object.js';
+import { apiVersionOf, joinKey, kindId, resourcePath, splitKey, type Kind, type KubeObject } from './object.js';
 import { silentLogger } from '../util/log.js';
 
 // A shared informer over client-node's ListWatch (a cache kept current by list + watch), fixing
@@ -63,7 +63,14 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
     this.backoff = opts.backoff ?? new Backoff(800, 30_000);
     this.resyncMs = opts.resyncMs ?? 0;
     const ns = opts.kind.namespaced ? opts.namespace : undefined;
-    const listFn = () => opts.client.list<T>(opts.kind, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector });
+    // The API server leaves apiVersion and kind out of the items of a built-in kind's list (watch
+    // events carry them): fill them in, so every cached object looks the same however it arrived.
+    const apiVersion = apiVersionOf(opts.kind);
+    const listFn = async () => {
+      const list = await opts.client.list<T>(opts.kind, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector });
+      for (const item of list.items) { item.apiVersion ??= apiVersion; item.kind ??= opts.kind.kind; }
+      return list;
+    };
     this.lw = new ListWatch<any>(resourcePath(opts.kind, ns), opts.client.watcher(), listFn as any, false, opts.labelSelector, opts.fieldSelector);
     for (const ev of ['add', 'update', 'delete'] as const) {
       this.lw.on(ev, (obj: T) => this.deliver(ev, obj));

@@ -114,6 +114,7 @@ export class Manager {
       logger: this.log,
       clock: this.clock,
       namespace: this.opts.namespace,
+      registry: this.metrics.registry,
     };
     const controller = factory(ctx);
     if (this.controllers.some((r) => r.controller.name === controller.name)) throw new Error(`controller ${controller.name} registered twice`);

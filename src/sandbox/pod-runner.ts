@@ -145,6 +145,12 @@ export class PodRunner {
     this.log.info({ pod: key }, 'stopped agent and engine simulator');
   }
 
+  // The folder holding a pod's agent cache and token.
+  workDirOf(key: string): string {
+    const [ns, name] = key.split('/');
+    return join(this.opts.workDir, ns, name);
+  }
+
   // Kills a pod's engine and starts it again on the same port: an engine restart, which forgets
   // every loaded adapter.
   async restartEngine(key: string): Promise<void> {

@@ -161,3 +161,38 @@ describe('placement', () => {
     }
   });
 });
+
+describe('placement when capacity is fragmented', () => {
+  it('moves one replica to make room when the free slots are on pods that already host the adapter', () => {
+    const pods = [{ name: 'p1', capacity: 2 }, { name: 'p2', capacity: 2 }, { name: 'p3', capacity: 2 }];
+    // p1 holds x and a; p2 and p3 are full with y and z; a needs a second pod.
+    const current = new Map([['a', ['p1']], ['y', ['p2', 'p3']], ['z', ['p2', 'p3']]]);
+    const res = place([
+      { key: 'a', replicas: 2, priority: 0 }, { key: 'y', replicas: 2, priority: 0 }, { key: 'z', replicas: 2, priority: 0 },
+    ], pods, current);
+    expect(res.unschedulable.size).toBe(0);
+    expect(res.placements.get('a')).toHaveLength(2);
+    const moved = ['y', 'z'].filter((k) => res.placements.get(k)!.join() !== current.get(k)!.join());
+    expect(moved).toHaveLength(1);
+  });
+
+  it('places everything whenever uniform capacity suffices, whatever was placed before', () => {
+    for (let seed = 1; seed <= 1000; seed++) {
+      const r = rng(seed);
+      const n = int(r, 1, 6), cap = int(r, 1, 5);
+      const pods = Array.from({ length: n }, (_, i) => ({ name: `p${i}`, capacity: cap }));
+      const adapters: AdapterDemand[] = [];
+      let room = n * cap;
+      for (let i = 0; room > 0 && i < 40; i++) {
+        const want = Math.min(int(r, 1, n), room);
+        adapters.push({ key: `a${i}`, replicas: want, priority: int(r, 0, 2) });
+        room -= want;
+      }
+      // A messy starting point: some adapters partly placed at random.
+      const current = new Map<string, string[]>();
+      for (const a of adapters) if (r() < 0.6) current.set(a.key, shuffle(r, pods.map((p) => p.name)).slice(0, int(r, 0, a.replicas as number)));
+      const res = place(adapters, pods, current);
+      expect(res.unschedulable.size, `seed ${seed}`).toBe(0);
+    }
+  });
+});

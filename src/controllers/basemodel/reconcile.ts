@@ -1,7 +1,8 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { BaseModel, BaseModelSpec, type BaseModelStatus } from '../../api/basemodel.js';
-import { applyOwned, applyStatus } from '../../runtime/apply.js';
+import { applyOwned } from '../../runtime/apply.js';
+import type { StatusWriter } from '../../runtime/status-writer.js';
 import type { Clock } from '../../runtime/clock.js';
 import { findCondition, setStandardConditions, STALLED, type Condition, type Health } from '../../runtime/conditions.js';
 import { apiStatus, isConflict } from '../../runtime/errors.js';
@@ -25,6 +26,7 @@ export type BaseModelDeps = {
   events: EventRecorder;
   clock: Clock;
   agentImage: string;
+  status: StatusWriter;
 };
 
 // One level-triggered pass over one BaseModel: make its token Secret, Service and Deployment match
@@ -37,7 +39,7 @@ export async function reconcileBaseModel(deps: BaseModelDeps, namespace: string,
   const parsed = BaseModelSpec.safeParse(raw.spec);
   if (!parsed.success) {
     const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
-    await writeStatus(deps, raw, { ...statusOf(raw), observedGeneration: raw.metadata?.generation }, { state: 'Stalled', reason: 'InvalidSpec', message }, log);
+    await writeStatus(deps, raw, { ...statusOf(deps, raw), observedGeneration: raw.metadata?.generation }, { state: 'Stalled', reason: 'InvalidSpec', message }, log);
     return;
   }
   const bm = { ...(raw as unknown as BaseModel), spec: parsed.data };
@@ -65,7 +67,7 @@ export async function reconcileBaseModel(deps: BaseModelDeps, namespace: string,
     // The API server refused what the spec asks for (an invalid image reference, a quantity…):
     // nothing will change until the spec does.
     if (apiStatus(err) === 422) {
-      await writeStatus(deps, raw, { ...statusOf(raw), observedGeneration: raw.metadata?.generation }, { state: 'Stalled', reason: 'InvalidSpec', message: (err as Error).message }, log);
+      await writeStatus(deps, raw, { ...statusOf(deps, raw), observedGeneration: raw.metadata?.generation }, { state: 'Stalled', reason: 'InvalidSpec', message: (err as Error).message }, log);
       return;
     }
     throw err;
@@ -82,15 +84,15 @@ export async function reconcileBaseModel(deps: BaseModelDeps, namespace: string,
   await writeStatus(deps, raw, status, seen.health, log);
 }
 
-function statusOf(raw: KubeObject): BaseModelStatus {
-  return (raw.status ?? {}) as BaseModelStatus;
+function statusOf(deps: BaseModelDeps, raw: KubeObject): BaseModelStatus {
+  return (deps.status.current(raw) ?? {}) as BaseModelStatus;
 }
 
 async function writeStatus(deps: BaseModelDeps, raw: KubeObject, status: BaseModelStatus, health: Health, log: Logger): Promise<void> {
-  const before = statusOf(raw).conditions as Condition[] | undefined;
+  const before = statusOf(deps, raw).conditions as Condition[] | undefined;
   const conditions = setStandardConditions(before, health, raw.metadata?.generation, deps.clock.now());
   const next = { ...status, conditions };
-  const wrote = await applyStatus(deps.client, raw, next as Record<string, unknown>);
+  const wrote = await deps.status.write(raw, next as Record<string, unknown>);
   if (!wrote) return;
   log.debug({ health }, 'status written');
   const wasStalled = findCondition(before, STALLED);
