@@ -1,6 +1,11 @@
 // The `graft` command: one subcommand per entry point, each loaded only when called.
 import { CliError, EXIT_USAGE } from './errors.js';
 
+// The AWS SDK warns on every start under Node < 22 that its releases after January 2027 need
+// Node 22. package-lock.json pins a release that supports Node 20; the warning would only clutter
+// every agent's and operator's log.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> };
 
 const commands: Record<string, Command> = {

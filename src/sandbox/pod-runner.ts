@@ -181,9 +181,13 @@ export class PodRunner {
   }
 }
 
-// The command that runs `graft` from this checkout: the compiled CLI when `make build` made it.
-export function graftCommand(repoRoot: string): string[] {
-  const compiled = join(repoRoot, 'dist', 'cli', 'main.js');
-  if (existsSync(compiled)) return [process.execPath, compiled];
-  return [join(repoRoot, 'node_modules', '.bin', 'tsx'), join(repoRoot, 'src', 'cli', 'main.ts')];
+// The command that runs `graft` from this checkout: the TypeScript source (tests: always what is in
+// src/), or the compiled CLI (`make build`; quicker to start, used by the demo and benchmarks).
+export function graftCommand(repoRoot: string, from: 'source' | 'compiled' = 'source'): string[] {
+  if (from === 'compiled') {
+    const compiled = join(repoRoot, 'dist', 'cli', 'main.js');
+    if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run \`make build\` first`);
+    return [process.execPath, compiled];
+  }
+  return [process.execPath, '--import', 'tsx', join(repoRoot, 'src', 'cli', 'main.ts')];
 }

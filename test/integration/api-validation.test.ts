@@ -100,7 +100,7 @@ describe('API validation by the real kube-apiserver', () => {
   it('accepts every example in manifests/examples and applies the defaults', async () => {
     const dir = join(process.cwd(), 'manifests', 'examples');
     let count = 0;
-    for (const f of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const f of (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.yaml')).sort()) {
       for (const doc of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
         const o = doc.toJS() as Obj;
         const res = await create(o, false);
@@ -108,7 +108,7 @@ describe('API validation by the real kube-apiserver', () => {
         count++;
       }
     }
-    expect(count).toBeGreaterThanOrEqual(6);
+    expect(count).toBeGreaterThanOrEqual(10);
     const bm = (await rawRequest(cp.kubeConfig, 'GET', path('basemodels', 'qwen-7b-sglang'))).body as Obj;
     expect(bm.spec.engine.port).toBe(8000);
     expect(bm.spec.resources).toEqual({ limits: { 'nvidia.com/gpu': 1 } });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
 import { Proc } from './process.js';
+import { graftCommand } from '../../src/sandbox/pod-runner.js';
 
 export type OperatorProc = {
   proc: Proc;
@@ -13,10 +14,11 @@ export type OperatorProc = {
 const repoRoot = join(import.meta.dirname, '..', '..');
 
 // `graft operator` as a separate process, as it runs in a cluster, against a test control plane.
-export async function startOperator(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<OperatorProc> {
+export async function startOperator(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, from: 'source' | 'compiled' = 'source'): Promise<OperatorProc> {
   const metricsPort = await freePort(), healthPort = await freePort();
-  const proc = new Proc('operator', join(repoRoot, 'node_modules', '.bin', 'tsx'), [
-    join(repoRoot, 'src', 'cli', 'main.ts'), 'operator', '--kubeconfig', kubeconfig,
+  const [cmd, ...pre] = graftCommand(repoRoot, from);
+  const proc = new Proc('operator', cmd, [
+    ...pre, 'operator', '--kubeconfig', kubeconfig,
     '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`,
     ...args,
   ], { env: { GRAFT_LOG_LEVEL: 'info', ...env } });

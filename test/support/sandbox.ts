@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { graftCommand, PodRunner } from '../../src/sandbox/pod-runner.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
+import type { FakeNode } from '../../src/sandbox/nodes.js';
 import { startOperator, type OperatorProc } from './operator.js';
 import { toolPath } from './tools.js';
 import { startVersityGw, type VersityGw } from './versitygw.js';
@@ -25,19 +26,20 @@ export type Sandbox = {
   stop(): Promise<void>;
 };
 
-export async function startSandbox(opts: { operatorArgs?: string[] } = {}): Promise<Sandbox> {
-  const gw = await startVersityGw({ buckets: ['adapters'] });
-  const cp = await startControlPlane({ e2e: true }).catch(async (err) => { await gw.stop(); throw err; });
+export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string } = {}): Promise<Sandbox> {
+  const from = opts.graft ?? 'source';
+  const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
+  const cp = await startControlPlane({ e2e: true, nodes: opts.nodes }).catch(async (err) => { await gw.stop(); throw err; });
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
-  const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot), workDir, pollMs: 300 });
+  const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
   runner.start();
   const secret = await rawRequest(cp.kubeConfig, 'POST', '/api/v1/namespaces/default/secrets', {
-    apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-creds' },
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.s3SecretName ?? 's3-creds' },
     stringData: { AWS_ACCESS_KEY_ID: gw.accessKey, AWS_SECRET_ACCESS_KEY: gw.secretKey },
   });
   if (secret.status !== 201) throw new Error(`creating s3-creds: ${secret.text}`);
   const args = ['--leader-elect=false', '--agent-image', 'ghcr.io/graft-dev/graft:e2e', '--sync-period', '30s', ...(opts.operatorArgs ?? [])];
-  let operator = await startOperator(cp.kubeconfigPath, args);
+  let operator = await startOperator(cp.kubeconfigPath, args, {}, from);
   const sb: Sandbox = {
     cp, gw, runner, operator,
     async upload(fixture, bucket, prefix, edit) {
@@ -52,7 +54,7 @@ export async function startSandbox(opts: { operatorArgs?: string[] } = {}): Prom
     },
     async restartOperator() {
       await sb.operator.stop();
-      operator = await startOperator(cp.kubeconfigPath, args);
+      operator = await startOperator(cp.kubeconfigPath, args, {}, from);
       sb.operator = operator;
     },
     async stop() {

@@ -33,13 +33,13 @@ export interface VersityGw {
   restart(): Promise<void>;
 }
 
-export async function startVersityGw(opts: { buckets?: string[] } = {}): Promise<VersityGw> {
+export async function startVersityGw(opts: { buckets?: string[]; port?: number } = {}): Promise<VersityGw> {
   const root = await mkdtemp(join(tmpdir(), 'graft-vgw-'));
   const dataDir = join(root, 'data');
   const metaDir = join(root, 'meta');
   await mkdir(dataDir);
   await mkdir(metaDir);
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const accessKey = `AKTEST${randomBytes(6).toString('hex').toUpperCase()}`;
   const secretKey = randomBytes(24).toString('base64url');
   const region = 'us-east-1';

@@ -1,0 +1,122 @@
+// `make demo`: Graft end to end on the local sandbox. A real control plane on loopback with KWOK
+// GPU nodes, versitygw as S3, an agent and an engine simulator for every serving pod, and the
+// operator; the fixture adapters are uploaded, manifests/examples/ applied, progress shown until
+// everything is Ready, and one chat completion sent through an adapter. KEEP=1 leaves it running.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { rawRequest } from '../src/sandbox/raw.js';
+import { freePort, waitFor } from '../src/sandbox/wait.js';
+import { FIXTURES, startSandbox, type Sandbox } from '../test/support/sandbox.js';
+import { toolPath } from '../test/support/tools.js';
+
+type Obj = Record<string, any>;
+const repoRoot = join(import.meta.dirname, '..');
+const NS = 'default';
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const step = (s: string) => say(`\n==> ${s}`);
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function apply(sb: Sandbox, o: Obj): Promise<void> {
+  const plural = { BaseModel: 'basemodels', Adapter: 'adapters', AdapterSet: 'adaptersets' }[o.kind as string];
+  const path = `/apis/graft.dev/v1alpha1/namespaces/${NS}/${plural}/${o.metadata.name}?fieldManager=graft-demo&force=true`;
+  const r = await rawRequest(sb.cp.kubeConfig, 'PATCH', path, o, 'application/apply-patch+yaml');
+  if (r.status >= 300) throw new Error(`applying ${o.kind} ${o.metadata.name}: ${r.text}`);
+  say(`   ${o.kind.toLowerCase()}.graft.dev/${o.metadata.name} applied`);
+}
+
+function summary(bm: Obj | undefined, adapters: Obj[]): string {
+  const cond = (o: Obj, t: string) => o.status?.conditions?.find((c: Obj) => c.type === t);
+  const b = bm ? `gpt2 ${bm.status?.readyReplicas ?? 0}/${bm.spec.replicas} pods ${cond(bm, 'Ready')?.reason ?? 'Pending'}` : 'gpt2 (creating)';
+  const a = adapters.map((x) => `${x.metadata.name} ${cond(x, 'Ready')?.status === 'True' ? 'Ready' : cond(x, 'Ready')?.reason ?? 'Pending'} ${x.status?.readyReplicas ?? 0}`).join(', ');
+  return `   ${b} | ${a}`;
+}
+
+async function main(): Promise<number> {
+  if (!existsSync(FIXTURES)) throw new Error(`the fixture adapters are missing at ${FIXTURES} (the shared/ folder beside this checkout)`);
+  const t0 = Date.now();
+  step('starting the sandbox: etcd, kube-apiserver, controller manager, scheduler, KWOK GPU nodes, versitygw, pod runner, operator');
+  const s3Port = (await portFree(9000)) ? 9000 : await freePort();
+  const sb = await startSandbox({ graft: 'compiled', s3Port, s3SecretName: 'graft-s3', nodes: [
+    { name: 'gpu-node-1', podCIDR: '127.0.1.0/24', gpus: 8 }, { name: 'gpu-node-2', podCIDR: '127.0.2.0/24', gpus: 8 }, { name: 'gpu-node-3', podCIDR: '127.0.3.0/24', gpus: 8 },
+  ] });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    step('stopping everything the demo started');
+    await sb.stop();
+  };
+  process.on('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
+  try {
+    say(`   control plane ${sb.cp.server}, S3 ${sb.gw.endpoint}, operator metrics ${sb.operator.metricsUrl}`);
+
+    step(`uploading the fixture adapters to s3://adapters/ (${FIXTURES})`);
+    for (const f of readdirSync(FIXTURES, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+      await sb.upload(f.name, 'adapters', `${f.name}/`);
+      say(`   s3://adapters/${f.name}/`);
+    }
+
+    step('applying manifests/examples/');
+    const dir = join(repoRoot, 'manifests', 'examples');
+    const objects: Obj[] = [];
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+      for (const doc of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) objects.push(doc.toJS() as Obj);
+    }
+    for (const o of objects) {
+      if (o.kind === 'BaseModel' && o.spec.storage?.s3) o.spec.storage.s3.endpoint = sb.gw.endpoint;
+      await apply(sb, o);
+    }
+    const names = objects.filter((o) => o.kind === 'Adapter').map((o) => o.metadata.name as string);
+
+    step('waiting until the BaseModel and every Adapter are Ready');
+    let last = '';
+    await waitFor('everything Ready', async () => {
+      const bm = (await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels/gpt2`)).body as Obj;
+      const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`)).body as Obj).items as Obj[];
+      const line = summary(bm?.metadata ? bm : undefined, list);
+      if (line !== last) { say(`   [${((Date.now() - t0) / 1000).toFixed(1)}s]${line.slice(2)}`); last = line; }
+      const ready = (o: Obj) => o.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') && o.status.observedGeneration === o.metadata.generation;
+      return !!bm?.metadata && ready(bm) && names.every((n) => list.some((a) => a.metadata.name === n && ready(a)));
+    }, 240_000, 500);
+
+    step('one chat completion through the adapter "tigrinya", sent to a pod that hosts it');
+    const ad = (await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters/tigrinya`)).body as Obj;
+    const pod = (ad.status.placements as Obj[]).find((p) => p.state === 'Loaded')!.pod as string;
+    const rp = sb.runner.pods.get(`${NS}/${pod}`)!;
+    const req = { model: 'tigrinya', messages: [{ role: 'user', content: 'Say hello in Tigrinya.' }], max_tokens: 16 };
+    say(`   POST ${rp.engineUrl}/v1/chat/completions (pod ${pod}, ${rp.ip})  ${JSON.stringify(req)}`);
+    const res = await fetch(`${rp.engineUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+    const body = (await res.json()) as Obj;
+    if (!res.ok) throw new Error(`the chat completion failed: HTTP ${res.status} ${JSON.stringify(body)}`);
+    say(`   HTTP ${res.status}, model ${body.model}: ${JSON.stringify(body.choices?.[0]?.message?.content)}`);
+
+    step('kubectl get basemodels,adapters -o wide');
+    say(execFileSync(toolPath('kubectl'), ['--kubeconfig', sb.cp.kubeconfigPath, 'get', 'basemodels,adapters', '-o', 'wide'], { encoding: 'utf8' }).trimEnd());
+    say(`\nEverything Ready in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+
+    if (process.env.KEEP && process.env.KEEP !== '0') {
+      mkdirSync(join(repoRoot, '.sandbox'), { recursive: true });
+      const kc = join(repoRoot, '.sandbox', 'demo-kubeconfig');
+      copyFileSync(sb.cp.kubeconfigPath, kc);
+      say(`\nKEEP=1: the sandbox keeps running. Explore it with:\n  export KUBECONFIG=${kc}\n  kubectl get basemodels,adapters,pods -o wide\n  curl -s ${rp.engineUrl}/v1/models\nPress Ctrl-C to stop everything.`);
+      await new Promise(() => {});
+    }
+    return 0;
+  } finally {
+    await stop();
+  }
+}
+
+main().then((code) => process.exit(code), (err) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
