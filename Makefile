@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_BIN := node_modules/.bin
 TOOLS := hack/tools.sh
+# The AWS SDK's notice that its 2027 releases need Node 22 (package-lock.json pins one that runs on 20).
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
         run sandbox sandbox-down demo bench-merge bench-staging bench-scale clean
@@ -55,6 +57,12 @@ sandbox-down: ## stop the sandbox
 
 demo: deps tools build ## run Graft end to end on the local sandbox; KEEP=1 leaves it running
 	source <($(TOOLS) env) && KEEP=$(KEEP) $(NODE_BIN)/tsx hack/demo.ts
+
+bench-scale: deps tools build ## 1000 Adapters on 20 serving pods in the sandbox; prints figures
+	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/scale/run.ts
+
+bench-staging: deps tools ## the agent's S3 downloader against s5cmd, the AWS CLI and a naive GetObject
+	source <($(TOOLS) env) && node --import tsx bench/staging/run.ts
 
 clean: ## remove build outputs (the tool cache outside the repo stays)
 	rm -rf dist .sandbox .tmp

@@ -1,0 +1,131 @@
+// bench/scale (`make bench-scale`): 1000 Adapters with replicas 2 on 20 serving pods in the
+// sandbox (real control plane, KWOK, versitygw, an agent and a simulator per pod, the compiled
+// operator). Prints figures; asserts nothing. Environment: ADAPTERS (1000), PODS (20), QUIET_S (60).
+import { readFileSync } from 'node:fs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { serializeSafetensors } from '../../src/merge/safetensors/writer.js';
+import { rawRequest } from '../../src/sandbox/raw.js';
+import { waitFor } from '../../src/sandbox/wait.js';
+import { Limiter } from '../../src/storage/limiter.js';
+import { requestsByMethod } from '../../test/support/operator.js';
+import { startSandbox } from '../../test/support/sandbox.js';
+
+type Obj = Record<string, any>;
+const ADAPTERS = Number(process.env.ADAPTERS ?? 1000);
+const PODS = Number(process.env.PODS ?? 20);
+const QUIET_S = Number(process.env.QUIET_S ?? 60);
+const NS = 'default';
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+// A small valid PEFT LoRA adapter for gpt2 (rank 8 on two modules): the benchmark is about the
+// control loop, not bytes, so every adapter is a few kB, each under its own prefix.
+function tinyAdapter(seed: number): Map<string, Uint8Array> {
+  const f32 = (n: number) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = Math.sin(seed * 7919 + i) / 10; return new Uint8Array(a.buffer); };
+  const tensors = [];
+  for (const m of ['h.0.attn.c_attn', 'h.0.attn.c_proj']) {
+    tensors.push({ name: `base_model.model.transformer.${m}.lora_A.weight`, dtype: 'F32', shape: [8, 64], bytes: f32(512) });
+    tensors.push({ name: `base_model.model.transformer.${m}.lora_B.weight`, dtype: 'F32', shape: [64, 8], bytes: f32(512) });
+  }
+  const config = { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, target_modules: ['c_attn', 'c_proj'], base_model_name_or_path: 'gpt2', fan_in_fan_out: true };
+  return new Map([
+    ['adapter_config.json', new TextEncoder().encode(JSON.stringify(config))],
+    ['adapter_model.safetensors', serializeSafetensors(tensors, { format: 'pt' })],
+  ]);
+}
+
+const ready = (o: Obj) => o.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') && o.status.observedGeneration === o.metadata.generation;
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+
+function procStats(pid: number): { rssMb: number; peakMb: number; cpuS: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuS: ticks / 100 };
+}
+
+async function main(): Promise<void> {
+  const gpus = 8;
+  const nodes = Array.from({ length: Math.ceil(PODS / gpus) }, (_, i) => ({ name: `gpu-node-${i + 1}`, podCIDR: `127.0.${i + 1}.0/24`, gpus }));
+  say(`scale: starting the sandbox (${nodes.length} KWOK nodes)`);
+  const sb = await startSandbox({ graft: 'compiled', nodes });
+  try {
+    say(`scale: uploading ${ADAPTERS} small adapters`);
+    const s3 = sb.gw.client();
+    const lim = new Limiter(16);
+    await Promise.all(Array.from({ length: ADAPTERS }, async (_, i) => {
+      await lim.acquire();
+      try {
+        for (const [f, body] of tinyAdapter(i)) await s3.send(new PutObjectCommand({ Bucket: 'adapters', Key: `bench/a-${i}/${f}`, Body: body }));
+      } finally { lim.release(); }
+    }));
+    s3.destroy();
+
+    const maxPerPod = Math.ceil((ADAPTERS * 2) / PODS) + 8;
+    const bm = {
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'gpt2' },
+      spec: {
+        model: { source: { uri: 'gpt2' } }, replicas: PODS, resources: { limits: { 'nvidia.com/gpu': 1 } },
+        adapters: { maxPerPod, maxRank: 16 },
+        storage: { s3: { endpoint: sb.gw.endpoint, forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } } },
+      },
+    };
+    const r = await rawRequest(sb.cp.kubeConfig, 'POST', `/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels`, bm);
+    if (r.status !== 201) throw new Error(r.text);
+    say(`scale: waiting for ${PODS} serving pods with their agents`);
+    await waitFor('pods', async () => [...sb.runner.pods.values()].length === PODS, 180_000, 500);
+    await sb.runner.waitHealthy(180_000);
+    await waitFor('BaseModel Ready', async () => ready((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels/gpt2`)).body as Obj), 120_000, 500);
+
+    const opPid = sb.operator.proc.child.pid!;
+    const cpuBefore = procStats(opPid).cpuS;
+    const reqBefore = requestsByMethod(await sb.operator.metrics());
+    say(`scale: applying ${ADAPTERS} Adapters (replicas 2)`);
+    const t0 = Date.now();
+    const created = new Map<string, number>();
+    await Promise.all(Array.from({ length: ADAPTERS }, async (_, i) => {
+      await lim.acquire();
+      try {
+        const name = `a-${i}`;
+        const res = await rawRequest(sb.cp.kubeConfig, 'POST', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`, {
+          apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name }, spec: { baseModel: 'gpt2', source: { uri: `s3://adapters/bench/a-${i}/` }, replicas: 2 },
+        });
+        if (res.status !== 201) throw new Error(res.text);
+        created.set(name, Date.now());
+      } finally { lim.release(); }
+    }));
+    say(`scale: applied in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for Ready`);
+    const readyAt = new Map<string, number>();
+    let peakMb = 0, lastPrint = 0;
+    await waitFor('every Adapter Ready', async () => {
+      const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`)).body as Obj).items as Obj[];
+      const now = Date.now();
+      for (const a of list) if (!readyAt.has(a.metadata.name) && ready(a)) readyAt.set(a.metadata.name, now);
+      peakMb = Math.max(peakMb, procStats(opPid).peakMb);
+      if (now - lastPrint > 5000) { say(`scale: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${ADAPTERS} Ready`); lastPrint = now; }
+      return readyAt.size === ADAPTERS;
+    }, 600_000, 250);
+    const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
+    const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
+    const afterConverge = procStats(opPid);
+    const reqAfter = requestsByMethod(await sb.operator.metrics());
+    const byVerb = Object.fromEntries(Object.keys({ ...reqBefore, ...reqAfter }).sort().map((m) => [m, (reqAfter[m] ?? 0) - (reqBefore[m] ?? 0)]));
+    say(`scale: all Ready in ${allReadyS.toFixed(1)} s; per adapter p50 ${pct(perAdapter, 50).toFixed(2)} s, p99 ${pct(perAdapter, 99).toFixed(2)} s`);
+    say(`scale: operator CPU ${(afterConverge.cpuS - cpuBefore).toFixed(1)} s, peak RSS ${Math.max(peakMb, afterConverge.peakMb).toFixed(0)} MB; API requests by verb ${JSON.stringify(byVerb)}`);
+
+    say(`scale: one quiet minute (${QUIET_S} s)`);
+    await new Promise((res) => setTimeout(res, 5_000));
+    const q0 = requestsByMethod(await sb.operator.metrics());
+    await new Promise((res) => setTimeout(res, QUIET_S * 1000));
+    const q1 = requestsByMethod(await sb.operator.metrics());
+    const quietWrites = ['POST', 'PUT', 'PATCH', 'DELETE'].reduce((n, m) => n + (q1[m] ?? 0) - (q0[m] ?? 0), 0);
+    const quietReads = (q1.GET ?? 0) - (q0.GET ?? 0);
+    const peak = Math.max(peakMb, procStats(opPid).peakMb);
+    say(`scale: quiet ${QUIET_S} s: ${quietWrites} writes, ${quietReads} reads`);
+    say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} peak_rss_mb=${peak.toFixed(0)}`);
+  } finally {
+    await sb.stop();
+  }
+}
+
+main().then(() => process.exit(0), (err) => { process.stderr.write(`bench-scale failed: ${err instanceof Error ? err.stack : String(err)}\n`); process.exit(1); });
