@@ -145,6 +145,9 @@ export function desiredDeployment(bm: BaseModel, opts: DeploymentOptions): V1Dep
     // The agent unloads adapters and the engine drains requests.
     terminationGracePeriodSeconds: 60,
     enableServiceLinks: false,
+    // Neither the engine nor the agent calls the Kubernetes API. (Cloud identity for S3, such as
+    // IRSA or workload identity, injects its own projected token.)
+    automountServiceAccountToken: false,
   };
   if (spec.nodeSelector) podSpec.nodeSelector = spec.nodeSelector;
   if (spec.tolerations) podSpec.tolerations = spec.tolerations;
