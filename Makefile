@@ -61,6 +61,9 @@ demo: deps tools build ## run Graft end to end on the local sandbox; KEEP=1 leav
 bench-scale: deps tools build ## 1000 Adapters on 20 serving pods in the sandbox; prints figures
 	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/scale/run.ts
 
+bench-merge: deps ## merge 8 rank-16 adapters of 7B Llama shapes with svd, against the dense approach (numpy)
+	bench/merge/run.sh
+
 bench-staging: deps tools ## the agent's S3 downloader against s5cmd, the AWS CLI and a naive GetObject
 	source <($(TOOLS) env) && node --import tsx bench/staging/run.ts
 
