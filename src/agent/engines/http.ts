@@ -1,5 +1,5 @@
 // A small JSON-over-HTTP helper for engine clients: timeouts, and errors that keep the status.
-import { EngineUnavailableError } from './types.js';
+import { EngineUnavailableError, type EngineAdapter } from './types.js';
 
 export interface HttpAnswer {
   status: number;
@@ -50,4 +50,11 @@ export function adaptersFromModels(a: HttpAnswer): Array<{ name: string; path: s
   return data
     .filter((m) => m.parent !== null && m.parent !== undefined && typeof m.id === 'string')
     .map((m) => ({ name: m.id as string, path: typeof m.root === 'string' ? m.root : '' }));
+}
+
+// Both engines list their adapters through GET /v1/models (entries with a parent; root = the path).
+export async function listAdapters(baseUrl: string): Promise<EngineAdapter[]> {
+  const a = await call(baseUrl, 'GET', '/v1/models', undefined, 10_000);
+  if (a.status !== 200) throw new EngineUnavailableError(`GET /v1/models answered ${a.status}: ${errorMessage(a)}`);
+  return adaptersFromModels(a);
 }

@@ -1,7 +1,7 @@
 // SGLang's LoRA API: /load_lora_adapter and /unload_lora_adapter answer
 // {success, error_message, loaded_adapters} with 200 or 400 (never 404); /v1/models lists adapters
 // like vLLM (root = lora_path, parent = the served model).
-import { adaptersFromModels, call, errorMessage, type HttpAnswer } from './http.js';
+import { call, listAdapters, errorMessage, type HttpAnswer } from './http.js';
 import { EngineRejectedError, EngineUnavailableError, type EngineAdapter, type EngineClient, type LoadOutcome } from './types.js';
 
 interface SglangAnswer { success?: boolean; error_message?: string | null }
@@ -10,10 +10,8 @@ export class SglangClient implements EngineClient {
   readonly kind = 'sglang' as const;
   constructor(readonly baseUrl: string, private readonly timeoutMs = 120_000) {}
 
-  async list(): Promise<EngineAdapter[]> {
-    const a = await call(this.baseUrl, 'GET', '/v1/models', undefined, 10_000);
-    if (a.status !== 200) throw new EngineUnavailableError(`GET /v1/models answered ${a.status}: ${errorMessage(a)}`);
-    return adaptersFromModels(a);
+  list(): Promise<EngineAdapter[]> {
+    return listAdapters(this.baseUrl);
   }
 
   async load(name: string, path: string, opts: { replace?: boolean } = {}): Promise<LoadOutcome> {

@@ -1,16 +1,14 @@
 // vLLM's runtime LoRA API (VLLM_ALLOW_RUNTIME_LORA_UPDATING=true): /v1/load_lora_adapter,
 // /v1/unload_lora_adapter, /v1/models.
-import { adaptersFromModels, call, errorMessage } from './http.js';
+import { call, listAdapters, errorMessage } from './http.js';
 import { EngineRejectedError, EngineUnavailableError, type EngineAdapter, type EngineClient, type LoadOutcome } from './types.js';
 
 export class VllmClient implements EngineClient {
   readonly kind = 'vllm' as const;
   constructor(readonly baseUrl: string, private readonly timeoutMs = 120_000) {}
 
-  async list(): Promise<EngineAdapter[]> {
-    const a = await call(this.baseUrl, 'GET', '/v1/models', undefined, 10_000);
-    if (a.status !== 200) throw new EngineUnavailableError(`GET /v1/models answered ${a.status}: ${errorMessage(a)}`);
-    return adaptersFromModels(a);
+  list(): Promise<EngineAdapter[]> {
+    return listAdapters(this.baseUrl);
   }
 
   async load(name: string, path: string, opts: { replace?: boolean } = {}): Promise<LoadOutcome> {

@@ -5,8 +5,7 @@ import {
   AGENT_PORT, AGENT_UID, BASE_WEIGHTS_DIR, CACHE_MOUNT, commonLabels, deploymentName, S3_CREDENTIALS_MOUNT,
   selectorLabels, TOKEN_KEY, TOKEN_MOUNT, tokenSecretName,
 } from './names.js';
-import { ownerReference } from '../../runtime/owner.js';
-import type { KubeObject } from '../../runtime/object.js';
+import { childMeta } from './children.js';
 
 export type DeploymentOptions = {
   // The image of the graft agent sidecar: the operator's own image.
@@ -157,7 +156,7 @@ export function desiredDeployment(bm: BaseModel, opts: DeploymentOptions): V1Dep
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: deploymentName(name), namespace: bm.metadata.namespace, labels, ownerReferences: [ownerReference(bm as KubeObject)] },
+    metadata: childMeta(bm, deploymentName(name)),
     spec: {
       replicas: spec.replicas,
       selector: { matchLabels: selectorLabels(name) },
