@@ -26,7 +26,7 @@ export type Sandbox = {
   stop(): Promise<void>;
 };
 
-export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string } = {}): Promise<Sandbox> {
+export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string> } = {}): Promise<Sandbox> {
   const from = opts.graft ?? 'source';
   const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
   const cp = await startControlPlane({ e2e: true, nodes: opts.nodes }).catch(async (err) => { await gw.stop(); throw err; });
@@ -38,8 +38,9 @@ export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'sou
     stringData: { AWS_ACCESS_KEY_ID: gw.accessKey, AWS_SECRET_ACCESS_KEY: gw.secretKey },
   });
   if (secret.status !== 201) throw new Error(`creating s3-creds: ${secret.text}`);
-  const args = ['--leader-elect=false', '--agent-image', 'ghcr.io/graft-dev/graft:e2e', '--sync-period', '30s', ...(opts.operatorArgs ?? [])];
-  let operator = await startOperator(cp.kubeconfigPath, args, {}, from);
+  const args = ['--agent-image', 'ghcr.io/graft-dev/graft:e2e', '--sync-period', '30s', ...(opts.operatorArgs ?? ['--leader-elect=false'])];
+  const operatorKubeconfig = opts.operatorKubeconfig ? await opts.operatorKubeconfig(cp) : cp.kubeconfigPath;
+  let operator = await startOperator(operatorKubeconfig, args, {}, from);
   const sb: Sandbox = {
     cp, gw, runner, operator,
     async upload(fixture, bucket, prefix, edit) {
@@ -54,7 +55,7 @@ export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'sou
     },
     async restartOperator() {
       await sb.operator.stop();
-      operator = await startOperator(cp.kubeconfigPath, args, {}, from);
+      operator = await startOperator(operatorKubeconfig, args, {}, from);
       sb.operator = operator;
     },
     async stop() {
