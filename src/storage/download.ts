@@ -1,10 +1,12 @@
 // Downloads everything under an s3:// prefix into a local folder and returns its manifest and
-// digest. Parallel ranged GETs (shared limiter), sha256 on the way, resume after transient errors.
+// digest. Parallel ranged GETs (shared limiter), sha256 on the way (in a worker thread), resume after
+// transient errors.
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { downloadFile } from './file-download.js';
+import { sharedHashWorker, type HashWorker } from './hash-worker.js';
 import { Limiter } from './limiter.js';
 import { comparePaths, manifestDigest, type ManifestEntry } from './manifest.js';
 import { relativePathOf } from './rel-path.js';
@@ -81,6 +83,8 @@ export interface DownloadOptions {
   concurrency?: number;
   // Share one limiter between downloads to bound requests for the whole process.
   limiter?: Limiter;
+  // The thread that computes sha256s; the process-wide one when absent.
+  hashWorker?: HashWorker;
   retry?: RetryPolicy;
   signal?: AbortSignal;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
@@ -96,6 +100,7 @@ export async function downloadPrefix(o: DownloadOptions): Promise<DownloadResult
   const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
   const limiter = o.limiter ?? new Limiter(concurrency);
   const partSize = o.partSize ?? DEFAULT_PART_SIZE;
+  const hashWorker = o.hashWorker ?? sharedHashWorker();
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   const onBytes = (n: number) => {
@@ -121,7 +126,7 @@ export async function downloadPrefix(o: DownloadOptions): Promise<DownloadResult
       try {
         sha.set(f.path, await downloadFile({
           client: o.client, bucket: o.source.bucket, key: f.key, size: f.size, etag: f.etag,
-          dest: join(o.dest, f.path), partSize, limiter, retry, signal: abort.signal,
+          dest: join(o.dest, f.path), partSize, limiter, hashWorker, retry, signal: abort.signal,
           onBytes, onRetry: (err) => o.onS3Error?.(err),
         }));
       } catch (err) {

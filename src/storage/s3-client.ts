@@ -20,6 +20,9 @@ export const S3SettingsSchema = z.object({
   maxSockets: z.number().int().positive().default(64),
   // Attempts per request inside the SDK; the downloader retries with resume on top of this.
   maxAttempts: z.number().int().positive().default(2),
+  // Ranged reads of downloads go through Graft's own HTTP/1.1 reader (signed by the SDK), which
+  // writes bodies to disk without copies (the default); false sends them through the SDK's GetObject.
+  directReads: z.boolean().optional(),
 });
 export type S3Settings = z.infer<typeof S3SettingsSchema>;
 export type S3SettingsInput = z.input<typeof S3SettingsSchema>;
@@ -28,7 +31,7 @@ const TRUE = new Set(['1', 'true', 'yes', 'on']);
 
 // Settings from the environment: GRAFT_S3_ENDPOINT (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL),
 // AWS_REGION (or AWS_DEFAULT_REGION), GRAFT_S3_FORCE_PATH_STYLE, GRAFT_S3_CREDENTIALS_DIR,
-// GRAFT_S3_MAX_SOCKETS.
+// GRAFT_S3_MAX_SOCKETS, GRAFT_S3_DIRECT_READS.
 export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Settings {
   const endpoint = env.GRAFT_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const pathStyle = env.GRAFT_S3_FORCE_PATH_STYLE ?? env.AWS_S3_FORCE_PATH_STYLE;
@@ -38,11 +41,12 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Setti
     forcePathStyle: pathStyle === undefined ? undefined : TRUE.has(pathStyle.toLowerCase()),
     credentialsDir: env.GRAFT_S3_CREDENTIALS_DIR || undefined,
     maxSockets: env.GRAFT_S3_MAX_SOCKETS ? Number(env.GRAFT_S3_MAX_SOCKETS) : undefined,
+    directReads: env.GRAFT_S3_DIRECT_READS ? TRUE.has(env.GRAFT_S3_DIRECT_READS.toLowerCase()) : undefined,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const envName: Record<string, string> = {
-      endpoint: 'GRAFT_S3_ENDPOINT', region: 'AWS_REGION', credentialsDir: 'GRAFT_S3_CREDENTIALS_DIR', maxSockets: 'GRAFT_S3_MAX_SOCKETS',
+      endpoint: 'GRAFT_S3_ENDPOINT', region: 'AWS_REGION', credentialsDir: 'GRAFT_S3_CREDENTIALS_DIR', maxSockets: 'GRAFT_S3_MAX_SOCKETS', directReads: 'GRAFT_S3_DIRECT_READS',
     };
     const key = String(issue?.path[0] ?? '');
     throw new Error(`S3 settings: ${envName[key] ?? key}: ${issue?.message ?? 'invalid'}`);
@@ -79,11 +83,25 @@ function fileCredentialProvider(dir: string) {
   };
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+// No byte for this long on an open request: the socket is dropped and the part retried.
+const IDLE_TIMEOUT_MS = 60_000;
+
+export interface DirectReadSettings { connectTimeoutMs: number; idleTimeoutMs: number }
+
+// Clients built here with directReads on; a client built elsewhere (its handler unknown) reads
+// through the SDK.
+const directReadClients = new WeakMap<S3Client, DirectReadSettings>();
+
+export function directReadSettings(client: S3Client): DirectReadSettings | undefined {
+  return directReadClients.get(client);
+}
+
 // `credentials` overrides both sources; for tools and tests that hold keys in memory.
 export function createS3Client(input: S3SettingsInput, opts: { credentials?: StaticCredentials } = {}): S3Client {
   const s = S3SettingsSchema.parse(input);
   const agentOpts = { keepAlive: true, maxSockets: s.maxSockets, scheduling: 'lifo' as const };
-  return new S3Client({
+  const client = new S3Client({
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     forcePathStyle: s.forcePathStyle,
@@ -97,9 +115,10 @@ export function createS3Client(input: S3SettingsInput, opts: { credentials?: Sta
     requestHandler: {
       httpAgent: new HttpAgent(agentOpts),
       httpsAgent: new HttpsAgent(agentOpts),
-      connectionTimeout: 10_000,
-      // No byte for this long on an open request: the socket is dropped and the part retried.
-      requestTimeout: 60_000,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: IDLE_TIMEOUT_MS,
     },
   });
+  if (s.directReads !== false) directReadClients.set(client, { connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS });
+  return client;
 }

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadPrefix, SourceEmptyError } from '../../src/storage/download.js';
+import { downloadPrefix, listRemoteFiles, SourceEmptyError } from '../../src/storage/download.js';
 import { manifestDigest } from '../../src/storage/manifest.js';
+import { createS3Client } from '../../src/storage/s3-client.js';
 import { s3ErrorCode } from '../../src/storage/s3-errors.js';
 import { putFile, putObject } from '../../src/storage/s3-objects.js';
 import { startVersityGw, type VersityGw } from '../support/versitygw.js';
@@ -48,6 +49,29 @@ describe('downloadPrefix on versitygw', () => {
     expect(last).toBe(r.bytes);
     for (const [p, b] of Object.entries(files)) expect((await readFile(join(dest, p))).equals(b)).toBe(true);
     expect((await readdir(dest)).sort()).toEqual(['a.bin', 'empty', 'sub']);
+  });
+
+  it('pins each object to its listed ETag: an object replaced after the listing fails the download', async () => {
+    await putObject(client, 'dltest', 'pinned/a.bin', randomBytes(3 * 1024 * 1024));
+    const files = await listRemoteFiles(client, { bucket: 'dltest', prefix: 'pinned/' });
+    await putObject(client, 'dltest', 'pinned/a.bin', randomBytes(3 * 1024 * 1024)); // a new version
+    const dest = await mkdtemp(join(work, 'd-'));
+    const err = await downloadPrefix({ client, source: { bucket: 'dltest', prefix: 'pinned/' }, dest, files, partSize: 1024 * 1024 }).catch((e: unknown) => e);
+    expect(s3ErrorCode(err)).toBe('PreconditionFailed');
+  });
+
+  it('gives the same files and digest through the SDK reader (directReads: false)', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3);
+    await putObject(client, 'dltest', 'both/x.bin', data);
+    const sdkClient = createS3Client({ ...gw.settings, directReads: false }, { credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey } });
+    try {
+      const a = await downloadPrefix({ client, source: { bucket: 'dltest', prefix: 'both/' }, dest: await mkdtemp(join(work, 'd-')), partSize: 512 * 1024 });
+      const b = await downloadPrefix({ client: sdkClient, source: { bucket: 'dltest', prefix: 'both/' }, dest: await mkdtemp(join(work, 'd-')), partSize: 512 * 1024 });
+      expect(a.files[0]!.sha256).toBe(sha(data));
+      expect(b.digest).toBe(a.digest);
+    } finally {
+      sdkClient.destroy();
+    }
   });
 
   it('fails on an empty prefix with SourceEmpty', async () => {
