@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { downloadFile } from './file-download.js';
-import { sharedHashWorker, type HashWorker } from './hash-worker.js';
+import { sharedHasher, type FileHasher } from './hash-worker.js';
 import { Limiter } from './limiter.js';
 import { comparePaths, manifestDigest, type ManifestEntry } from './manifest.js';
 import { relativePathOf } from './rel-path.js';
@@ -83,8 +83,8 @@ export interface DownloadOptions {
   concurrency?: number;
   // Share one limiter between downloads to bound requests for the whole process.
   limiter?: Limiter;
-  // The thread that computes sha256s; the process-wide one when absent.
-  hashWorker?: HashWorker;
+  // The threads that compute sha256s; the process-wide pool when absent.
+  hasher?: FileHasher;
   retry?: RetryPolicy;
   signal?: AbortSignal;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
@@ -100,7 +100,7 @@ export async function downloadPrefix(o: DownloadOptions): Promise<DownloadResult
   const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
   const limiter = o.limiter ?? new Limiter(concurrency);
   const partSize = o.partSize ?? DEFAULT_PART_SIZE;
-  const hashWorker = o.hashWorker ?? sharedHashWorker();
+  const hasher = o.hasher ?? sharedHasher();
   const total = files.reduce((n, f) => n + f.size, 0);
   let done = 0;
   const onBytes = (n: number) => {
@@ -126,7 +126,7 @@ export async function downloadPrefix(o: DownloadOptions): Promise<DownloadResult
       try {
         sha.set(f.path, await downloadFile({
           client: o.client, bucket: o.source.bucket, key: f.key, size: f.size, etag: f.etag,
-          dest: join(o.dest, f.path), partSize, limiter, hashWorker, retry, signal: abort.signal,
+          dest: join(o.dest, f.path), partSize, limiter, hasher, retry, signal: abort.signal,
           onBytes, onRetry: (err) => o.onS3Error?.(err),
         }));
       } catch (err) {

@@ -4,7 +4,7 @@
 import { setMaxListeners } from 'node:events';
 import { open } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { HashWorker } from './hash-worker.js';
+import type { FileHasher } from './hash-worker.js';
 import type { Limiter } from './limiter.js';
 import { OrderedHasher } from './ordered-hasher.js';
 import { planParts, type Part } from './parts.js';
@@ -22,7 +22,7 @@ export interface FileDownload {
   partSize: number;
   // Shared by every file of a download (and across downloads): bounds requests in flight.
   limiter: Limiter;
-  hashWorker: HashWorker;
+  hasher: FileHasher;
   retry: RetryPolicy;
   signal: AbortSignal;
   onBytes: (n: number) => void;
@@ -44,7 +44,7 @@ export async function downloadFile(d: FileDownload): Promise<string> {
   let hasher: OrderedHasher | undefined;
   try {
     const parts = planParts(d.size, d.partSize);
-    hasher = new OrderedHasher(d.hashWorker.start(d.dest, d.size), parts, d.size);
+    hasher = new OrderedHasher(d.hasher.start(d.dest, d.size), parts, d.size);
     const h = hasher;
     const inner = new AbortController();
     setMaxListeners(0, inner.signal); // one listener per queued part and request

@@ -1,6 +1,7 @@
-// sha256 of files off the main thread: one worker thread, shared by every download of the process,
+// sha256 of files off the main thread: a worker thread, shared by every download of the process,
 // reads each file back as its prefix lands on disk and hashes it. The main thread only sends
 // "bytes 0..n are written" notes, so its time goes to the network and the writes.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { HASH_WORKER_SOURCE } from './hash-worker-source.js';
 
@@ -26,11 +27,21 @@ export interface HashJob {
   drop(): void;
 }
 
-export class HashWorker {
+// What downloads hash with: one worker, or a pool of them.
+export interface FileHasher {
+  start(path: string, size: number): HashJob;
+}
+
+export class HashWorker implements FileHasher {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private idle: NodeJS.Timeout | null = null;
+
+  // Files being hashed.
+  get load(): number {
+    return this.pending.size;
+  }
 
   start(path: string, size: number): HashJob {
     const w = this.ensure();
@@ -114,9 +125,37 @@ export class HashWorker {
   }
 }
 
-let shared: HashWorker | undefined;
+// Several workers, each file on the one with the fewest files: one sha256 runs at about 1.5 GB/s
+// on one core, so files downloaded together (base-model shards) need more than one thread to keep
+// up with a fast network. A worker is started only when a file needs it.
+export class HashPool implements FileHasher {
+  private readonly workers: HashWorker[];
 
-// The process-wide worker that downloads use unless given their own.
-export function sharedHashWorker(): HashWorker {
-  return (shared ??= new HashWorker());
+  constructor(size: number) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new Error(`HashPool: size ${size} must be a positive integer`);
+    this.workers = Array.from({ length: size }, () => new HashWorker());
+  }
+
+  // Files being hashed, per worker.
+  get loads(): number[] {
+    return this.workers.map((w) => w.load);
+  }
+
+  start(path: string, size: number): HashJob {
+    let best = this.workers[0]!;
+    for (const w of this.workers) if (w.load < best.load) best = w;
+    return best.start(path, size);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}
+
+let shared: HashPool | undefined;
+
+// The process-wide pool that downloads use unless given their own: one worker per core beyond the
+// first (which the main thread's network and disk work needs), at least one, at most four.
+export function sharedHasher(): FileHasher {
+  return (shared ??= new HashPool(Math.min(4, Math.max(1, availableParallelism() - 1))));
 }

@@ -3,7 +3,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashWorker, HashWorkerError } from '../../src/storage/hash-worker.js';
+import { HashPool, HashWorker, HashWorkerError } from '../../src/storage/hash-worker.js';
 import { OrderedHasher } from '../../src/storage/ordered-hasher.js';
 import { planParts } from '../../src/storage/parts.js';
 
@@ -114,5 +114,26 @@ describe('HashWorker', () => {
     again.advance(3);
     expect(await again.result()).toBe(sha(Buffer.from('abc')));
     await own.close();
+  });
+});
+
+describe('HashPool', () => {
+  it('spreads files over its workers and hashes each right', async () => {
+    const pool = new HashPool(2);
+    try {
+      const files = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
+        const data = randomBytes(300_000 + i);
+        const path = join(dir, `pool-${i}`);
+        await writeFile(path, data);
+        return { data, path };
+      }));
+      const jobs = files.map((f) => pool.start(f.path, f.data.length));
+      expect(pool.loads).toEqual([2, 2]);
+      for (const [i, f] of files.entries()) jobs[i]!.advance(f.data.length);
+      expect(await Promise.all(jobs.map((j) => j.result()))).toEqual(files.map((f) => sha(f.data)));
+      expect(pool.loads).toEqual([0, 0]);
+    } finally {
+      await pool.close();
+    }
   });
 });
