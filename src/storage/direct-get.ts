@@ -8,11 +8,13 @@ import { connect as tlsConnect } from 'node:tls';
 import { isIP } from 'node:net';
 import { write } from 'node:fs';
 import type { BufferPool } from './buffer-pool.js';
+import { DnsCache } from './dns-cache.js';
 import { contentLength, contentRangeStart, HttpProtocolError, parseResponseHead, type ResponseHead } from './http-head.js';
 import { s3ResponseError } from './s3-response-error.js';
 import type { SignedGet } from './signed-get.js';
 
 const MAX_ERROR_BODY = 64 * 1024;
+const dns = new DnsCache();
 // Reads after the end of the body land here; any byte there is a protocol error.
 const SCRATCH = Buffer.alloc(256);
 
@@ -214,7 +216,7 @@ export function directGet(req: SignedGet, o: DirectGetOptions): Promise<void> {
     const onTimeout = () => fail(netError(`${sock.connecting ? 'could not connect to' : 'no bytes from'} ${req.host}:${req.port} in time`, 'ETIMEDOUT', 'TimeoutError'));
     const onAbort = () => fail(o.signal.reason, false);
 
-    const options = { host: req.host, port: req.port, onread: { buffer: nextBuffer, callback: onRead } };
+    const options = { host: req.host, port: req.port, lookup: dns.lookup, onread: { buffer: nextBuffer, callback: onRead } };
     const sock: Socket = req.tls
       ? tlsConnect({ ...options, servername: isIP(req.host) ? undefined : req.host, ALPNProtocols: ['http/1.1'] })
       : netConnect(options);

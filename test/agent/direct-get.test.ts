@@ -175,6 +175,15 @@ describe('directGet', () => {
     expect(isTransientS3Error(err)).toBe(true);
   });
 
+  it('connects by host name too (looked up through its cache)', async () => {
+    const data = randomBytes(5000);
+    script = (sock) => sock.end(Buffer.concat([Buffer.from(partial(data, 0, data.length)), data]));
+    await directGet({ ...req(), host: 'localhost' }, {
+      fd: fh.fd, start: 0, end: data.length - 1, buffers: pool, onWritten: () => undefined, signal: new AbortController().signal, connectTimeoutMs: 2_000, idleTimeoutMs: 2_000,
+    });
+    expect((await readFile(join(dir, 'f'))).equals(data)).toBe(true);
+  });
+
   it('fails with a transient error when nothing listens', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
