@@ -1,9 +1,12 @@
 // The direct ranged reader against a scripted HTTP server on loopback: what it writes, and how it
 // fails.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createServer as createTlsServer } from 'node:tls';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BufferPool } from '../../src/storage/buffer-pool.js';
@@ -194,5 +197,51 @@ describe('directGet', () => {
     }).catch((e: unknown) => e);
     expect(s3ErrorCode(err)).toBe('ECONNREFUSED');
     expect(isTransientS3Error(err)).toBe(true);
+  });
+});
+
+describe('directGet over TLS', () => {
+  it('reads through TLS, checks the certificate, and resumes the session on later connections', async () => {
+    const certDir = await mkdtemp(join(tmpdir(), 'graft-tls-'));
+    try {
+      // A throwaway self-signed certificate for 127.0.0.1.
+      await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+        '-subj', '/CN=graft-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')]);
+      const key = await readFile(join(certDir, 'key.pem'));
+      const cert = await readFile(join(certDir, 'cert.pem'));
+      const data = randomBytes(2 * 1024 * 1024 + 1);
+      let resumed = 0;
+      const tlsServer = createTlsServer({ key, cert }, (sock) => {
+        if (sock.isSessionReused()) resumed++;
+        let got = '';
+        sock.on('data', (d) => {
+          got += d.toString('latin1');
+          if (!got.includes('\r\n\r\n')) return;
+          const m = /range: bytes=(\d+)-(\d+)/.exec(got)!;
+          const body = data.subarray(Number(m[1]), Number(m[2]) + 1);
+          sock.end(Buffer.concat([Buffer.from(partial(body, Number(m[1]), data.length)), body]));
+        });
+        sock.on('error', () => undefined);
+      });
+      await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+      const tlsPort = (tlsServer.address() as AddressInfo).port;
+      const tlsReq = (start: number, end: number): SignedGet => ({ ...req({ range: `bytes=${start}-${end}` }), tls: true, port: tlsPort });
+      const opts = (start: number, end: number, ca?: Buffer) => ({
+        fd: fh.fd, start, end, buffers: pool, onWritten: () => undefined, signal: new AbortController().signal,
+        connectTimeoutMs: 2_000, idleTimeoutMs: 2_000, tls: ca ? { ca } : undefined,
+      });
+      try {
+        await expect(directGet(tlsReq(0, 9), opts(0, 9))).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+        const half = 1024 * 1024;
+        await directGet(tlsReq(0, half - 1), opts(0, half - 1, cert));
+        await directGet(tlsReq(half, data.length - 1), opts(half, data.length - 1, cert));
+        expect((await readFile(join(dir, 'f'))).equals(data)).toBe(true);
+        expect(resumed).toBeGreaterThanOrEqual(1);
+      } finally {
+        await new Promise((r) => tlsServer.close(r));
+      }
+    } finally {
+      await rm(certDir, { recursive: true, force: true });
+    }
   });
 });
