@@ -16,7 +16,8 @@ flags (each also read from the environment variable shown):
 ${Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(20)} ${s.env}`).join('\n')}
 
 S3: GRAFT_S3_ENDPOINT (or AWS_ENDPOINT_URL), AWS_REGION, GRAFT_S3_FORCE_PATH_STYLE,
-GRAFT_S3_CREDENTIALS_DIR (a mounted Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY);
+GRAFT_S3_CREDENTIALS_DIR (a mounted Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY),
+GRAFT_S3_DIRECT_READS=false (ranged reads through the SDK instead of the agent's own reader);
 without it the SDK's default credential chain applies.
 `;
 
