@@ -205,10 +205,16 @@ describe('BaseModel controller (e2e)', () => {
 
     await patch(depPath('llama'), { spec: { replicas: 5 } });
     await waitFor('replicas reverted to 3', async () => (await get(depPath('llama')))!.spec.replicas === 3, 30_000);
-    const edited = (await get(depPath('llama')))!;
-    edited.spec.template.spec.containers[0].args = ['--model', 'something-else'];
-    const put = await rawRequest(cp.kubeConfig, 'PUT', depPath('llama'), edited);
-    expect(put.status, put.text).toBe(200);
+    // A hand edit as `kubectl edit` makes it: read, change, write back (again on a conflict, since
+    // the Deployment controller writes the object's status meanwhile).
+    let put;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const edited = (await get(depPath('llama')))!;
+      edited.spec.template.spec.containers[0].args = ['--model', 'something-else'];
+      put = await rawRequest(cp.kubeConfig, 'PUT', depPath('llama'), edited);
+      if (put.status !== 409) break;
+    }
+    expect(put!.status, put!.text).toBe(200);
     await waitFor('args reverted', async () => (await get(depPath('llama')))!.spec.template.spec.containers[0].args.includes('meta-llama/Llama-3-8B'), 30_000);
     await waitReady('llama', 3);
 
