@@ -58,7 +58,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
 
   // Every live Adapter carries the finalizer that unloads it before it goes; the rest of the pass
   // works on the objects the server answered with.
-  await Promise.all(all.map((a, i) => limited(limiter, async () => {
+  await Promise.all(all.map((a, i) => limiter.run(async () => {
     if (a.metadata?.deletionTimestamp || hasFinalizer(a, UNLOAD_FINALIZER)) return;
     const updated = await addFinalizer(deps.client, AdapterKind, a, UNLOAD_FINALIZER);
     if (updated) all[i] = updated as Obj;
@@ -67,7 +67,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   const bmSpec = bmRaw && !bmRaw.metadata?.deletionTimestamp ? BaseModelSpec.safeParse(bmRaw.spec) : undefined;
   if (!bmSpec?.success) {
     // No base model, so no pods to unload from: deleted Adapters may go at once.
-    await Promise.all(all.map((a) => limited(limiter, async () => {
+    await Promise.all(all.map((a) => limiter.run(async () => {
       if (a.metadata?.deletionTimestamp) return void (await removeFinalizer(deps.client, AdapterKind, a, UNLOAD_FINALIZER));
       await writeStatus(deps, a, { placements: [], readyReplicas: 0 }, { state: 'Stalled', reason: 'BaseModelNotFound', message: `BaseModel ${bmName} does not exist in namespace ${namespace}` }, now, log);
     })));
@@ -94,6 +94,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
     });
   }
   const live = infos.filter((i) => !i.deleting);
+  const infoByKey = new Map(infos.map((i) => [i.key, i]));
 
   const pods = (deps.pods.list(namespace) as Obj[]).filter((p) => p.metadata?.labels?.[LABEL_BASEMODEL] === bmName && isPodReady(p));
   const podIp = new Map(pods.map((p) => [p.metadata!.name!, (p.status as any).podIP as string]));
@@ -108,7 +109,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   // What every ready pod's agent holds.
   const token = tokenOf(deps, namespace, bmName);
   const views = new Map<string, AgentView>();
-  await Promise.all([...podIp].map(([pod, ip]) => limited(limiter, async () => {
+  await Promise.all([...podIp].map(([pod, ip]) => limiter.run(async () => {
     if (!token) return void views.set(pod, { pod, reachable: false, error: `the token Secret ${tokenSecretName(bmName)} is missing` });
     try {
       views.set(pod, { pod, reachable: true, adapters: await deps.agents.list(agentUrl(ip), token) });
@@ -120,7 +121,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   // Move the agents toward the placement.
   const actions = planActions(live, placement.placements, views);
   let acted = 0;
-  await Promise.all(actions.map((act) => limited(limiter, async () => {
+  await Promise.all(actions.map((act) => limiter.run(async () => {
     try {
       await runAction(deps, act, podIp.get(act.pod)!, token!);
       acted++;
@@ -133,9 +134,9 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   // Status, from what the agents reported before these calls (the next pass sees their effect).
   let settled = true;
   const counts = new Map<string, number>();
-  await Promise.all(all.map((a) => limited(limiter, async () => {
+  await Promise.all(all.map((a) => limiter.run(async () => {
     const key = keyOf(a);
-    const info = infos.find((i) => i.key === key);
+    const info = infoByKey.get(key);
     if (!info) {
       const holder = conflicts.get(key);
       const message = holder ? `spec.servedName (or the name) is already served by Adapter ${holder}; choose another servedName` : 'spec is invalid';
@@ -206,9 +207,4 @@ const agentUrl = (ip: string) => `http://${ip.includes(':') ? `[${ip}]` : ip}:${
 function byAge(a: Obj, b: Obj): number {
   const ta = a.metadata?.creationTimestamp ?? '', tb = b.metadata?.creationTimestamp ?? '';
   return ta < tb ? -1 : ta > tb ? 1 : keyOf(a) < keyOf(b) ? -1 : 1;
-}
-
-async function limited<T>(limiter: Limiter, f: () => Promise<T>): Promise<T> {
-  await limiter.acquire();
-  try { return await f(); } finally { limiter.release(); }
 }
