@@ -40,7 +40,7 @@ function summary(bm: Obj | undefined, adapters: Obj[]): string {
 }
 
 async function main(): Promise<number> {
-  if (!existsSync(FIXTURES)) throw new Error(`the fixture adapters are missing at ${FIXTURES} (the shared/ folder beside this checkout)`);
+  if (!existsSync(FIXTURES)) throw new Error(`the fixture adapters are missing at ${FIXTURES} (test/fixtures/peft in this checkout)`);
   const t0 = Date.now();
   step('starting the sandbox: etcd, kube-apiserver, controller manager, scheduler, KWOK GPU nodes, versitygw, pod runner, operator');
   const s3Port = (await portFree(9000)) ? 9000 : await freePort();

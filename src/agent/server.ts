@@ -2,7 +2,7 @@
 // and metrics.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TokenFile } from './auth.js';
-import { firstIssue, PutAdapterBody } from './api-schemas.js';
+import { firstIssue, PutAdapterBody } from '../contracts/agent-api.js';
 import type { AdapterManager } from './manager.js';
 import type { AgentMetrics } from './metrics.js';
 import { dns1123LabelProblem } from './names.js';

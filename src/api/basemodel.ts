@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  Affinity, cel, conditions, EnvVar, objectOf, ObjectReference, Quantity, ResourceRequirements, Toleration,
+  Affinity, cel, conditions, EnvVar, objectOf, ObjectReference, Quantity, ResourceRequirements, s3Uri, Toleration,
 } from './common.js';
 
 export const ENGINE_TYPES = ['vllm', 'sglang'] as const;
@@ -44,6 +44,8 @@ export const BaseModelSpec = z.object({
       .describe('adapters kept in CPU memory: --max-cpu-loras (vLLM), --max-loaded-loras (SGLang); default maxPerPod'),
     maxRank: z.union(MAX_RANKS.map((r) => z.literal(r)) as unknown as [z.ZodLiteral<8>, z.ZodLiteral<16>])
       .default(16).describe('largest LoRA rank the engine accepts: --max-lora-rank'),
+    allowedSources: z.array(s3Uri('allowedSources[]')).max(64).optional()
+      .describe('s3://bucket/ or s3://bucket/prefix/ entries that adapter sources must start with; the operator refuses others (SourceNotAllowed) and the agent enforces the same list; unset: any source the pods\' credentials can read'),
   }).default({ maxPerPod: 8, maxRank: 16 }).meta(cel(
     { rule: '!has(self.maxLoaded) || !has(self.maxCpuLoaded) || self.maxLoaded <= self.maxCpuLoaded',
       message: 'spec.adapters.maxLoaded must be ≤ spec.adapters.maxCpuLoaded', fieldPath: '.maxLoaded' },
@@ -52,6 +54,14 @@ export const BaseModelSpec = z.object({
     { rule: 'has(self.maxCpuLoaded) || !has(self.maxLoaded) || self.maxLoaded <= self.maxPerPod',
       message: 'spec.adapters.maxLoaded must be ≤ spec.adapters.maxPerPod', fieldPath: '.maxLoaded' },
   )),
+  security: z.object({
+    agentTLS: z.boolean().default(true)
+      .describe('serve the agent API over TLS with a certificate the operator issues for this BaseModel and pins'),
+    engineAPIKey: z.boolean().default(true)
+      .describe('start the engine with --api-key from a Secret Graft makes (<name>-engine-key); only the agent and clients given that Secret can call the engine'),
+    networkPolicy: z.boolean().default(true)
+      .describe('a NetworkPolicy that admits only the operator to the agent port'),
+  }).default({ agentTLS: true, engineAPIKey: true, networkPolicy: true }),
   storage: z.object({
     s3: z.object({
       endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/).optional()

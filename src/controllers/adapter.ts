@@ -4,7 +4,7 @@ import { StatusWriter } from '../runtime/status-writer.js';
 import { AgentClient } from './adapter/agent-client.js';
 import { AdapterMetrics } from './adapter/metrics.js';
 import { reconcileAdapters, type AdapterDeps } from './adapter/reconcile.js';
-import { LABEL_BASEMODEL } from './basemodel/names.js';
+import { LABEL_BASEMODEL } from '../contracts/names.js';
 import { AdapterKind, BaseModelKind, PodKind, SecretKind } from './kinds.js';
 
 export type AdapterControllerOptions = {

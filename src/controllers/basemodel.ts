@@ -2,7 +2,7 @@ import type { ControllerFactory } from '../runtime/controller.js';
 import { joinKey } from '../runtime/object.js';
 import { StatusWriter } from '../runtime/status-writer.js';
 import { BaseModelKind, DeploymentKind, PodKind, SecretKind, ServiceKind } from './kinds.js';
-import { LABEL_BASEMODEL } from './basemodel/names.js';
+import { LABEL_BASEMODEL } from '../contracts/names.js';
 import { reconcileBaseModel, type BaseModelDeps } from './basemodel/reconcile.js';
 
 export type BaseModelControllerOptions = {

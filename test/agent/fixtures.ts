@@ -1,15 +1,15 @@
-// Real PEFT adapters from ../shared/fixtures/peft (read-only), and broken variants of them built
+// Real PEFT adapters from test/fixtures/peft (read-only), and broken variants of them built
 // in memory for validation tests.
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { manifestDigest } from '../../src/storage/manifest.js';
 import { putObject } from '../../src/storage/s3-objects.js';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-export const FIXTURES = resolve(repoRoot, '..', 'shared', 'fixtures', 'peft');
+import { FIXTURES } from '../support/fixtures-dir.js';
+
+export { FIXTURES };
 
 export type AdapterFiles = Record<string, Buffer>;
 

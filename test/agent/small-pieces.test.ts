@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { firstIssue, PutAdapterBody } from '../../src/agent/api-schemas.js';
+import { firstIssue, PutAdapterBody } from '../../src/contracts/agent-api.js';
 import { TokenFile, tokensEqual } from '../../src/agent/auth.js';
 import { parseBytes, parseDuration, resolveConfig } from '../../src/agent/config.js';
 import { pickEvictions } from '../../src/agent/lru.js';

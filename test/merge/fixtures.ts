@@ -1,9 +1,9 @@
-// Locations of the shared test data. The fixtures are read-only: tests copy what they change.
+// Locations of the test data (test/fixtures/peft). The fixtures are read-only: tests copy what they change.
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { FIXTURES, REPO_ROOT } from '../support/fixtures-dir.js';
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-export const FIXTURES = resolve(repoRoot, '..', 'shared', 'fixtures', 'peft');
+export { FIXTURES };
+export const repoRoot = REPO_ROOT;
 export const GPT2_SEQCLS = resolve(FIXTURES, 'gpt2-seqcls-c_attn');
 export const GPT2_CAUSAL = resolve(FIXTURES, 'gpt2-causal-tigrinya');
 export const DISTILBERT = resolve(FIXTURES, 'distilbert-imdb');

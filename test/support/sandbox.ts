@@ -11,7 +11,9 @@ import { startOperator, type OperatorProc } from './operator.js';
 import { toolPath } from './tools.js';
 import { startVersityGw, type VersityGw } from './versitygw.js';
 
-export const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'peft');
+import { FIXTURES } from './fixtures-dir.js';
+
+export { FIXTURES };
 const repoRoot = join(import.meta.dirname, '..', '..');
 
 // Everything `make demo` runs, for e2e tests: a control plane with KWOK nodes, an S3 server, the

@@ -12,7 +12,7 @@ import { keyOf, type KubeObject } from '../../runtime/object.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
 import type { StatusWriter } from '../../runtime/status-writer.js';
 import { Limiter } from '../../storage/limiter.js';
-import { AGENT_PORT, LABEL_BASEMODEL, TOKEN_KEY, tokenSecretName } from '../basemodel/names.js';
+import { AGENT_PORT, LABEL_BASEMODEL, TOKEN_KEY, tokenSecretName } from '../../contracts/names.js';
 import { AdapterKind } from '../kinds.js';
 import type { AgentClient } from './agent-client.js';
 import type { AdapterMetrics } from './metrics.js';

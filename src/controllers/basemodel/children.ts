@@ -3,7 +3,7 @@ import type { V1OwnerReference, V1Secret, V1Service } from '@kubernetes/client-n
 import type { BaseModel } from '../../api/basemodel.js';
 import type { KubeObject } from '../../runtime/object.js';
 import { ownerReference } from '../../runtime/owner.js';
-import { AGENT_PORT, commonLabels, selectorLabels, serviceName, TOKEN_KEY, tokenSecretName } from './names.js';
+import { AGENT_PORT, commonLabels, selectorLabels, serviceName, TOKEN_KEY, tokenSecretName } from '../../contracts/names.js';
 
 // Metadata every child of a BaseModel carries: Graft's labels (the caches select on them) and the
 // controller owner reference (garbage collection, and events on the child requeue the owner).

@@ -4,7 +4,7 @@ import { adapterLimits, DEFAULT_IMAGES, engineArgs, engineCommand, engineEnv, HE
 import {
   AGENT_PORT, AGENT_UID, BASE_WEIGHTS_DIR, CACHE_MOUNT, commonLabels, deploymentName, S3_CREDENTIALS_MOUNT,
   selectorLabels, TOKEN_KEY, TOKEN_MOUNT, tokenSecretName,
-} from './names.js';
+} from '../../contracts/names.js';
 import { childMeta } from './children.js';
 
 export type DeploymentOptions = {

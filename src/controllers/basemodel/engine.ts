@@ -1,5 +1,5 @@
 import type { BaseModelSpec } from '../../api/basemodel.js';
-import { BASE_WEIGHTS_DIR, CACHE_MOUNT } from './names.js';
+import { BASE_WEIGHTS_DIR, CACHE_MOUNT } from '../../contracts/names.js';
 
 // Engine images pinned by tag; spec.engine.image overrides.
 export const DEFAULT_IMAGES = {

@@ -13,7 +13,7 @@ import type { KubeObject } from '../../runtime/object.js';
 import { SecretKind } from '../kinds.js';
 import { desiredService, newTokenSecret } from './children.js';
 import { desiredDeployment } from './deployment.js';
-import { deploymentName, LABEL_BASEMODEL, serviceName, tokenSecretName } from './names.js';
+import { deploymentName, LABEL_BASEMODEL, serviceName, tokenSecretName } from '../../contracts/names.js';
 import { observe } from './status.js';
 
 export type BaseModelDeps = {
