@@ -91,7 +91,23 @@ export class KubeClient {
     return new RuntimeWatch(this.kubeConfig, this.record);
   }
 
+  /**
+   * This client bound to a reconcile's abort signal: every request it sends (writes included)
+   * carries the signal, and none is sent once it has aborted. Controllers hand this to their
+   * reconcile steps, so a process that lost its lease stops writing at the next call.
+   */
+  withSignal(signal: AbortSignal): KubeClient {
+    const bound = Object.create(this) as KubeClient;
+    const base = this;
+    bound.request = function <T>(method: HttpMethod | keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+      return base.request<T>(method, path, { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal });
+    };
+    return bound;
+  }
+
   async request<T = unknown>(method: HttpMethod | keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    // Never start a request for a reconcile that has been told to stop.
+    opts.signal?.throwIfAborted();
     const ctx = this.configuration.baseServer.makeRequestContext(path, method as HttpMethod);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) ctx.setQueryParam(k, String(v));
     ctx.setHeaderParam('Accept', 'application/json');

@@ -78,6 +78,9 @@ export class Manager {
   private stopped: Promise<void> | undefined;
   // Runners of the current term, and of a lost term until they have halted.
   private readonly live = new Set<ControllerRunner>();
+  // The halt of the last lost term: a new term starts only after it, so an old and a new runner
+  // never drive the same key at once after a quick re-election.
+  private halting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ManagerOptions) {
     this.clock = opts.clock ?? realClock;
@@ -234,6 +237,11 @@ export class Manager {
   private startTerm(): void {
     if (this.stopping) return;
     this.setLeading(true);
+    void this.halting.then(() => this.startRunners());
+  }
+
+  private startRunners(): void {
+    if (this.stopping || !this.leading || this.controllers.some((r) => r.runner)) return;
     for (const reg of this.controllers) {
       const runner = new ControllerRunner(reg.controller, { clock: this.clock, logger: this.log, metrics: this.metrics });
       reg.runner = runner;
@@ -252,7 +260,8 @@ export class Manager {
     const runners = this.controllers.map((r) => r.runner).filter((r): r is ControllerRunner => !!r);
     for (const reg of this.controllers) reg.runner = undefined;
     if (runners.length === 0) return;
-    void Promise.all(runners.map((r) => r.halt())).then(() => {
+    const previous = this.halting;
+    this.halting = Promise.all([previous, ...runners.map((r) => r.halt())]).then(() => {
       for (const r of runners) this.live.delete(r);
       if (!this.stopping) this.log.info('controllers stopped after losing leadership');
     });

@@ -23,10 +23,11 @@ export class StatusWriter {
     return obj.status as Record<string, unknown> | undefined;
   }
 
-  // Writes `status` unless it equals the current one; returns whether a write was sent.
-  async write(obj: KubeObject, status: Record<string, unknown>): Promise<boolean> {
+  // Writes `status` unless it equals the current one; returns whether a write was sent. `signal`
+  // is the reconcile's: nothing is sent once it has aborted.
+  async write(obj: KubeObject, status: Record<string, unknown>, signal?: AbortSignal): Promise<boolean> {
     if (statusEqual(this.current(obj), status)) return false;
-    const result = await applyStatus(this.client, { ...obj, status: undefined }, status);
+    const result = await applyStatus(this.client, { ...obj, status: undefined }, status, signal);
     this.written.set(idOf(obj), { overVersion: obj.metadata?.resourceVersion, resultVersion: result?.metadata?.resourceVersion, status });
     return true;
   }
