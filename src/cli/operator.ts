@@ -8,6 +8,7 @@ import { parseDuration } from '../runtime/duration.js';
 import { parseBindAddress, type BindAddress } from '../runtime/http-server.js';
 import { loadKubeConfig } from '../runtime/kubeconfig.js';
 import { Manager } from '../runtime/manager.js';
+import { loadKeyRing } from '../security/master-key.js';
 import { createLogger } from '../util/log.js';
 import { CliError } from './errors.js';
 
@@ -31,6 +32,14 @@ const USAGE = `usage: graft operator [flags]
   --log-level LEVEL                   trace, debug, info, warn, error (default info)
   --agent-image IMAGE                 the graft image run as the agent sidecar in serving pods
                                       (default $GRAFT_AGENT_IMAGE, else ${DEFAULT_AGENT_IMAGE})
+  --master-key-secret NAME            the Secret in the operator's namespace holding the master key
+                                      every per-BaseModel token and certificate is derived from
+                                      (default "graft-operator-key"; made on first start)
+  --allowed-host-paths LIST           comma-separated node folders a BaseModel may use as a hostPath
+                                      cache (default: none; hostPath caches are refused)
+  --operator-pod-labels LIST          k=v,… labels of the operator's pods, admitted to the agent
+                                      port by each BaseModel's NetworkPolicy
+                                      (default "app.kubernetes.io/name=graft,app.kubernetes.io/component=operator")
 `;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -50,7 +59,28 @@ export interface OperatorFlags {
   gracefulShutdownMs: number;
   logLevel: string;
   agentImage: string;
+  masterKeySecret: string;
+  allowedHostPaths: string[];
+  operatorPodLabels: Record<string, string>;
   help: boolean;
+}
+
+export const DEFAULT_OPERATOR_POD_LABELS = 'app.kubernetes.io/name=graft,app.kubernetes.io/component=operator';
+
+function parseLabels(flag: string, text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(part);
+    if (!m) throw new CliError(`${flag}: "${part}" is not key=value`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+function parseHostPaths(flag: string, text: string): string[] {
+  const paths = text.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of paths) if (!p.startsWith('/') || p.split('/').includes('..')) throw new CliError(`${flag}: "${p}" must be an absolute node path without ".."`);
+  return paths.map((p) => p.replace(/\/+$/, '') || '/');
 }
 
 /** Parses the flags; throws CliError naming the bad flag. */
@@ -79,6 +109,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
         'graceful-shutdown-timeout': { type: 'string', default: '30s' },
         'log-level': { type: 'string', default: process.env.GRAFT_LOG_LEVEL ?? 'info' },
         'agent-image': { type: 'string', default: process.env.GRAFT_AGENT_IMAGE || DEFAULT_AGENT_IMAGE },
+        'master-key-secret': { type: 'string', default: 'graft-operator-key' },
+        'allowed-host-paths': { type: 'string', default: '' },
+        'operator-pod-labels': { type: 'string', default: DEFAULT_OPERATOR_POD_LABELS },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -103,6 +136,9 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
     gracefulShutdownMs: wrap(() => parseDuration('--graceful-shutdown-timeout', values['graceful-shutdown-timeout']!)),
     logLevel: values['log-level']!,
     agentImage: values['agent-image']!,
+    masterKeySecret: values['master-key-secret']!,
+    allowedHostPaths: parseHostPaths('--allowed-host-paths', values['allowed-host-paths']!),
+    operatorPodLabels: parseLabels('--operator-pod-labels', values['operator-pod-labels']!),
     help: values.help!,
   };
   if (!LOG_LEVELS.includes(flags.logLevel)) throw new CliError(`--log-level: "${flags.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -129,13 +165,14 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+  const operatorNamespace = flags.leaderElectionNamespace ?? loaded.namespace ?? 'default';
   const mgr = new Manager({
     kubeConfig: loaded.kubeConfig,
     logger: log,
     namespace: flags.namespace,
     leaderElection: {
       enabled: flags.leaderElect,
-      namespace: flags.leaderElectionNamespace ?? loaded.namespace ?? 'default',
+      namespace: operatorNamespace,
       id: flags.leaderElectionId,
       leaseDurationMs: flags.leaseDurationMs,
       renewDeadlineMs: flags.renewDeadlineMs,
@@ -147,7 +184,16 @@ export async function run(argv: string[]): Promise<number> {
     gracefulShutdownMs: flags.gracefulShutdownMs,
     cacheSelectors,
   });
-  for (const factory of controllers({ agentImage: flags.agentImage })) mgr.add(factory);
+  let keyRing;
+  try {
+    keyRing = await loadKeyRing(mgr.client, operatorNamespace, flags.masterKeySecret, log);
+  } catch (err) {
+    throw new CliError(`--master-key-secret: ${(err as Error).message}`);
+  }
+  for (const factory of controllers({
+    agentImage: flags.agentImage, keyRing, allowedHostPaths: flags.allowedHostPaths,
+    operatorNamespace, operatorPodLabels: flags.operatorPodLabels,
+  })) mgr.add(factory);
   log.info({ kubeconfig: loaded.source, leaderElect: flags.leaderElect, identity: mgr.identity }, 'graft operator starting');
 
   const stopped = new Promise<void>((resolve) => {
