@@ -3,7 +3,7 @@
 // docs/runtime.md; a second signal exits at once.
 import { parseArgs } from 'node:util';
 import { cacheSelectors, controllers } from '../controllers/index.js';
-import { VERSION } from '../version.js';
+import { DEFAULT_IMAGE } from '../version.js';
 import { parseDuration } from '../runtime/duration.js';
 import { parseBindAddress, type BindAddress } from '../runtime/http-server.js';
 import { loadKubeConfig } from '../runtime/kubeconfig.js';
@@ -12,7 +12,7 @@ import { loadKeyRing } from '../security/master-key.js';
 import { createLogger } from '../util/log.js';
 import { CliError } from './errors.js';
 
-export const DEFAULT_AGENT_IMAGE = `ghcr.io/graft-dev/graft:v${VERSION}`;
+export const DEFAULT_AGENT_IMAGE = DEFAULT_IMAGE;
 
 const USAGE = `usage: graft operator [flags]
 
