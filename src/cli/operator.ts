@@ -8,7 +8,8 @@ import { parseDuration } from '../runtime/duration.js';
 import { parseBindAddress, type BindAddress } from '../runtime/http-server.js';
 import { loadKubeConfig } from '../runtime/kubeconfig.js';
 import { Manager } from '../runtime/manager.js';
-import { loadKeyRing } from '../security/master-key.js';
+import { OWN_NAMESPACE_DEFAULTS } from '../rbac/rules.js';
+import { DEFAULT_MASTER_KEY_SECRET, loadKeyRing } from '../security/master-key.js';
 import { createLogger } from '../util/log.js';
 import { CliError } from './errors.js';
 
@@ -17,7 +18,10 @@ export const DEFAULT_AGENT_IMAGE = DEFAULT_IMAGE;
 const USAGE = `usage: graft operator [flags]
 
   --kubeconfig PATH                   kubeconfig file (else $KUBECONFIG, in-cluster, ~/.kube/config)
-  --namespace NS                      watch only this namespace (default: all namespaces)
+  --namespaces LIST                   comma-separated namespaces to watch, each needing only a Role
+                                      (manifests/rbac/namespaced.yaml); default: all namespaces,
+                                      which needs the ClusterRole (manifests/rbac/cluster-wide.yaml)
+  --namespace NS                      the same as --namespaces NS
   --metrics-bind-address ADDR         /metrics address (default ":8080"; "0" disables)
   --health-probe-bind-address ADDR    /healthz and /readyz address (default ":8081"; "0" disables)
   --leader-elect / --no-leader-elect  run controllers only while holding the Lease (default on)
@@ -46,7 +50,8 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 
 export interface OperatorFlags {
   kubeconfig?: string;
-  namespace?: string;
+  /** The namespaces to watch; undefined for all. */
+  namespaces?: string[];
   metrics?: BindAddress;
   probes?: BindAddress;
   leaderElect: boolean;
@@ -77,6 +82,17 @@ function parseLabels(flag: string, text: string): Record<string, string> {
   return out;
 }
 
+// RFC 1123 labels, as the API server requires of namespace names.
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function parseNamespaces(values: string[]): string[] | undefined {
+  const names = [...new Set(values.flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean))];
+  for (const n of names) {
+    if (!NAMESPACE_NAME.test(n)) throw new CliError(`--namespaces: "${n}" is not a namespace name (lower case letters, digits and '-', at most 63)`);
+  }
+  return names.length ? names : undefined;
+}
+
 function parseHostPaths(flag: string, text: string): string[] {
   const paths = text.split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of paths) if (!p.startsWith('/') || p.split('/').includes('..')) throw new CliError(`${flag}: "${p}" must be an absolute node path without ".."`);
@@ -96,12 +112,13 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
       allowPositionals: false,
       options: {
         kubeconfig: { type: 'string' },
-        namespace: { type: 'string' },
+        namespaces: { type: 'string', multiple: true },
+        namespace: { type: 'string', multiple: true },
         'metrics-bind-address': { type: 'string', default: ':8080' },
         'health-probe-bind-address': { type: 'string', default: ':8081' },
         'leader-elect': { type: 'boolean', default: true },
         'leader-election-namespace': { type: 'string' },
-        'leader-election-id': { type: 'string', default: 'graft-operator' },
+        'leader-election-id': { type: 'string', default: OWN_NAMESPACE_DEFAULTS.leaseName },
         'leader-election-lease-duration': { type: 'string', default: '15s' },
         'leader-election-renew-deadline': { type: 'string', default: '10s' },
         'leader-election-retry-period': { type: 'string', default: '2s' },
@@ -109,7 +126,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
         'graceful-shutdown-timeout': { type: 'string', default: '30s' },
         'log-level': { type: 'string', default: process.env.GRAFT_LOG_LEVEL ?? 'info' },
         'agent-image': { type: 'string', default: process.env.GRAFT_AGENT_IMAGE || DEFAULT_AGENT_IMAGE },
-        'master-key-secret': { type: 'string', default: 'graft-operator-key' },
+        'master-key-secret': { type: 'string', default: DEFAULT_MASTER_KEY_SECRET },
         'allowed-host-paths': { type: 'string', default: '' },
         'operator-pod-labels': { type: 'string', default: DEFAULT_OPERATOR_POD_LABELS },
         help: { type: 'boolean', short: 'h', default: false },
@@ -123,7 +140,7 @@ export function parseOperatorFlags(argv: string[]): OperatorFlags {
   };
   const flags: OperatorFlags = {
     kubeconfig: values.kubeconfig,
-    namespace: values.namespace || undefined,
+    namespaces: parseNamespaces([...(values.namespaces ?? []), ...(values.namespace ?? [])]),
     metrics: wrap(() => parseBindAddress('--metrics-bind-address', values['metrics-bind-address']!)),
     probes: wrap(() => parseBindAddress('--health-probe-bind-address', values['health-probe-bind-address']!)),
     leaderElect: values['leader-elect']!,
@@ -169,7 +186,7 @@ export async function run(argv: string[]): Promise<number> {
   const mgr = new Manager({
     kubeConfig: loaded.kubeConfig,
     logger: log,
-    namespace: flags.namespace,
+    namespaces: flags.namespaces,
     leaderElection: {
       enabled: flags.leaderElect,
       namespace: operatorNamespace,
@@ -194,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     agentImage: flags.agentImage, keyRing, allowedHostPaths: flags.allowedHostPaths,
     operatorNamespace, operatorPodLabels: flags.operatorPodLabels,
   })) mgr.add(factory);
-  log.info({ kubeconfig: loaded.source, leaderElect: flags.leaderElect, identity: mgr.identity }, 'graft operator starting');
+  log.info({ kubeconfig: loaded.source, namespaces: flags.namespaces ?? '(all)', operatorNamespace, leaderElect: flags.leaderElect, identity: mgr.identity }, 'graft operator starting');
 
   const stopped = new Promise<void>((resolve) => {
     let signals = 0;

@@ -58,8 +58,8 @@ export interface ControllerContext {
   events: EventRecorder;
   logger: Logger;
   clock: Clock;
-  /** The namespace the operator watches, or undefined for all. */
-  namespace: string | undefined;
+  /** The namespaces the operator watches, or undefined for all. */
+  namespaces: readonly string[] | undefined;
   /** The operator's metrics registry, for a controller's own graft_* metrics. */
   registry: Registry;
 }

@@ -39,7 +39,18 @@ export interface Cache<T extends KubeObject> {
   hasSynced(): boolean;
 }
 
-export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
+/** An informer as the Manager runs it: the cache, its events, its life. */
+export interface SharedInformer<T extends KubeObject = KubeObject> extends Cache<T> {
+  readonly kind: Kind;
+  on(event: InformerEvent, handler: Handler<T>): void;
+  start(): void;
+  stop(): Promise<void>;
+  waitForSync(): Promise<void>;
+  /** How often it has been restarted after an error. */
+  readonly restarts: number;
+}
+
+export class Informer<T extends KubeObject = KubeObject> implements SharedInformer<T> {
   readonly kind: Kind;
   private readonly lw: ListWatch<any>;
   private readonly handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };

@@ -6,11 +6,12 @@ import { realClock, sleep, type Clock } from './clock.js';
 import { ControllerRunner, type Controller, type ControllerContext, type ControllerFactory } from './controller.js';
 import { KubeEventSink, SeriesEventRecorder } from './events.js';
 import { OperatorHttpServer, type BindAddress, type Readiness } from './http-server.js';
-import { Informer } from './informer.js';
+import { Informer, type InformerOptions, type SharedInformer } from './informer.js';
 import { KubeClient } from './kube-client.js';
 import { LeaderElector } from './leader-election.js';
-import { KubeLeaseStore } from './lease-store.js';
+import { KubeLeaseStore, type LeaseStore } from './lease-store.js';
 import { OperatorMetrics } from './metrics.js';
+import { MultiNamespaceInformer } from './multi-namespace-informer.js';
 import { joinKey, keyOf, kindId, type Kind, type KubeObject } from './object.js';
 import { controllerOf } from './owner.js';
 import { silentLogger } from '../util/log.js';
@@ -18,6 +19,9 @@ import { silentLogger } from '../util/log.js';
 // The Manager runs an operator process: shared informers for every kind a controller watches,
 // the HTTP endpoints, leader election, and the controllers themselves, which run only while this
 // process leads. Caches run on every replica, so a new leader starts from warm caches.
+//
+// Watching a list of namespaces runs one informer per kind per namespace (so a Role in each is
+// enough), merged behind the one cache a controller reads; no list means all namespaces.
 //
 // Shutdown, in order: stop the informers (no new work), drain the queues (finish what is queued
 // and in progress, up to the graceful shutdown timeout), release the lease (the next leader takes
@@ -36,8 +40,8 @@ export interface LeaderElectionConfig {
 export interface ManagerOptions {
   kubeConfig: KubeConfig;
   logger?: Logger;
-  /** Watch only this namespace; all namespaces when undefined. */
-  namespace?: string;
+  /** Watch only these namespaces (one informer per kind in each); all namespaces when undefined or empty. */
+  namespaces?: readonly string[];
   leaderElection?: LeaderElectionConfig;
   metricsBindAddress?: BindAddress;
   healthProbeBindAddress?: BindAddress;
@@ -54,6 +58,10 @@ export interface ManagerOptions {
   /** This process's name in the Lease and in events (default hostname_uuid). */
   identity?: string;
   clock?: Clock;
+  /** Where leader election keeps its record (default: the Lease `leaderElection.id`); for tests. */
+  leaseStore?: LeaseStore;
+  /** Makes the informer of one kind in one namespace (default: an Informer on the API server); for tests. */
+  newInformer?: (opts: InformerOptions) => SharedInformer;
 }
 
 interface Registered {
@@ -69,7 +77,8 @@ export class Manager {
   readonly http: OperatorHttpServer;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly informers = new Map<string, Informer>();
+  private readonly informers = new Map<string, MultiNamespaceInformer>();
+  private readonly namespaces: readonly string[] | undefined;
   private readonly controllers: Registered[] = [];
   private readonly elector: LeaderElector | undefined;
   private leading = false;
@@ -86,6 +95,7 @@ export class Manager {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger ?? silentLogger;
     this.identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
+    this.namespaces = opts.namespaces?.length ? [...new Set(opts.namespaces)] : undefined;
     this.metrics = new OperatorMetrics({ processMetrics: true });
     this.client = new KubeClient(opts.kubeConfig, (m, h, c) => this.metrics.request(m, h, c));
     this.client.instrumentKubeConfig();
@@ -98,7 +108,7 @@ export class Manager {
     if (le?.enabled) {
       this.metrics.leaderStatus.labels(le.id).set(0);
       this.elector = new LeaderElector({
-        store: new KubeLeaseStore(this.client, le.namespace, le.id),
+        store: opts.leaseStore ?? new KubeLeaseStore(this.client, le.namespace, le.id),
         identity: this.identity,
         leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs,
         clock: this.clock, logger: this.log,
@@ -112,11 +122,11 @@ export class Manager {
   add(factory: ControllerFactory): Controller {
     const ctx: ControllerContext = {
       client: this.client,
-      cache: <T extends KubeObject>(k: Kind) => this.informer(k) as unknown as Informer<T>,
+      cache: <T extends KubeObject>(k: Kind) => this.informer(k) as unknown as MultiNamespaceInformer<T>,
       events: this.events,
       logger: this.log,
       clock: this.clock,
-      namespace: this.opts.namespace,
+      namespaces: this.namespaces,
       registry: this.metrics.registry,
     };
     const controller = factory(ctx);
@@ -142,16 +152,17 @@ export class Manager {
     return controller;
   }
 
-  /** The shared informer of a kind, created on first use. */
-  informer(k: Kind): Informer {
+  /** The shared informer of a kind (one per watched namespace, merged), created on first use. */
+  informer(k: Kind): MultiNamespaceInformer {
     const id = kindId(k);
     let inf = this.informers.get(id);
     if (!inf) {
       const labelSelector = this.opts.cacheSelectors?.find((c) => kindId(c.kind) === id)?.labelSelector;
-      inf = new Informer({
-        client: this.client, kind: k, namespace: this.opts.namespace, labelSelector, resyncMs: this.opts.resyncMs ?? 10 * 60_000,
+      const make = this.opts.newInformer ?? ((o: InformerOptions) => new Informer(o));
+      inf = new MultiNamespaceInformer(k, this.namespaces, (namespace) => make({
+        client: this.client, kind: k, namespace, labelSelector, resyncMs: this.opts.resyncMs ?? 10 * 60_000,
         clock: this.clock, logger: this.log, onRestart: (kk) => this.metrics.informerRestarts.labels(kindId(kk)).inc(),
-      });
+      }));
       this.informers.set(id, inf);
       if (this.started && !this.stopping) inf.start();
     }
@@ -178,7 +189,7 @@ export class Manager {
     if (this.started) throw new Error('manager already started');
     this.started = true;
     await this.http.start();
-    this.log.info({ metrics: this.http.metricsAddress, probes: this.http.probesAddress, identity: this.identity, namespace: this.opts.namespace ?? '(all)' }, 'manager starting');
+    this.log.info({ metrics: this.http.metricsAddress, probes: this.http.probesAddress, identity: this.identity, namespaces: this.namespaces ?? '(all)' }, 'manager starting');
     for (const inf of this.informers.values()) inf.start();
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
     if (this.stopping) return;

@@ -31,7 +31,7 @@ describe('flags', () => {
     const f = parseOperatorFlags([]);
     expect(f).toMatchObject({
       leaderElect: true, leaderElectionId: 'graft-operator', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000,
-      metrics: { host: '0.0.0.0', port: 8080 }, probes: { host: '0.0.0.0', port: 8081 }, namespace: undefined,
+      metrics: { host: '0.0.0.0', port: 8080 }, probes: { host: '0.0.0.0', port: 8081 }, namespaces: undefined,
     });
   });
 
@@ -41,7 +41,13 @@ describe('flags', () => {
     const f = parseOperatorFlags(['--metrics-bind-address', '127.0.0.1:18080', '--health-probe-bind-address=127.0.0.1:18081', '--namespace', 'team-a']);
     expect(f.metrics).toEqual({ host: '127.0.0.1', port: 18080 });
     expect(f.probes).toEqual({ host: '127.0.0.1', port: 18081 });
-    expect(f.namespace).toBe('team-a');
+    expect(f.namespaces).toEqual(['team-a']);
+  });
+
+  it('takes a list of namespaces, --namespace as an alias, and each once', () => {
+    expect(parseOperatorFlags(['--namespaces', 'team-a,team-b']).namespaces).toEqual(['team-a', 'team-b']);
+    expect(parseOperatorFlags(['--namespaces=team-a, team-b,', '--namespace', 'team-c', '--namespaces', 'team-a']).namespaces).toEqual(['team-a', 'team-b', 'team-c']);
+    expect(parseOperatorFlags(['--namespaces', ',']).namespaces).toBeUndefined();
   });
 
   it('refuses bad input with the flag named', () => {
@@ -51,6 +57,8 @@ describe('flags', () => {
       [['--leader-election-renew-deadline', '20s'], /lease-duration must be longer/],
       [['--leader-election-retry-period', '10s'], /renew-deadline must be longer/],
       [['--bogus'], /bogus/],
+      [['--namespaces', 'team-a,Team_B'], /--namespaces: "Team_B" is not a namespace name/],
+      [['--namespace', 'a'.repeat(64)], /--namespaces: "a{64}" is not a namespace name/],
     ];
     for (const [args, re] of bad) {
       let err: unknown;

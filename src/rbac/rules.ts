@@ -1,0 +1,109 @@
+// The one list of Kubernetes permissions the operator uses, each with the reason it needs it.
+// Everything that grants the operator rights is rendered from here: manifests/rbac/ (by
+// `graft generate`, which fails `--check` on drift), the Helm chart, docs/rbac.md's table. A call
+// the controllers make that is not listed here fails with 403 in test/integration/rbac.test.ts.
+//
+// Three scopes:
+// - WATCHED_NAMESPACE_RULES: granted in every namespace the operator watches (a Role and
+//   RoleBinding per namespace with `--namespaces a,b`, or one ClusterRole bound cluster-wide when
+//   it watches all namespaces);
+// - ownNamespaceRules(): granted in the operator's own namespace only (always a Role): the
+//   leader-election Lease and the master key Secret, both by name where RBAC allows it;
+// - CLUSTER_RULES: cluster-scoped resources. None: the operator reads no CRDs, nodes or
+//   namespaces at run time (API discovery is open to every authenticated user).
+//
+// Secrets in watched namespaces: `create` only. The per-BaseModel Secrets are derived from the
+// master key (src/security/keys.ts), so the operator never reads a Secret there, not even its own.
+//
+// Stable API (the chart renders from it): the Rule type, the three exports above and
+// OWN_NAMESPACE_DEFAULTS. Add rules; do not rename fields.
+import { DEFAULT_MASTER_KEY_SECRET } from '../security/master-key.js';
+
+export type Rule = {
+  /** '' is the core group. */
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  /** Limits the verbs to these object names. RBAC cannot limit `create`, `list` or `watch` this way. */
+  resourceNames?: string[];
+  /** Why the operator needs it: which code makes the call. */
+  why: string;
+};
+
+export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
+  {
+    apiGroups: ['graft.dev'], resources: ['basemodels'], verbs: ['list', 'watch'],
+    why: 'the informer cache both controllers read BaseModels from',
+  },
+  {
+    apiGroups: ['graft.dev'], resources: ['adapters'], verbs: ['list', 'watch', 'patch'],
+    why: 'the Adapter cache; patch adds and removes the graft.dev/unload finalizer (a JSON patch with a test op)',
+  },
+  {
+    apiGroups: ['graft.dev'], resources: ['basemodels/status', 'adapters/status'], verbs: ['patch'],
+    why: 'status, written by server-side apply (field manager graft) only when it changed',
+  },
+  {
+    apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch'],
+    why: "each BaseModel's serving Deployment: cached by the label app.kubernetes.io/managed-by=graft, written by server-side apply (a patch; create when it does not exist yet)",
+  },
+  {
+    apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list', 'watch'],
+    why: "which pods the BaseModel's Deployment owns (pod -> ReplicaSet -> Deployment); cached by the label graft.dev/basemodel",
+  },
+  {
+    apiGroups: [''], resources: ['services'], verbs: ['list', 'watch', 'create', 'patch'],
+    why: "each BaseModel's engine Service: cached by the label app.kubernetes.io/managed-by=graft, written by server-side apply",
+  },
+  {
+    apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'],
+    why: 'serving pods, for status and placement: their addresses and readiness; cached by the label graft.dev/basemodel',
+  },
+  {
+    apiGroups: [''], resources: ['secrets'], verbs: ['create'],
+    why: 'the agent token, engine key and agent TLS Secrets of each BaseModel, created once and never read back (their contents are derived from the master key)',
+  },
+  {
+    apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    why: "each BaseModel's NetworkPolicy admitting only the operator to the agent port: cached by the label app.kubernetes.io/managed-by=graft, applied, deleted when spec.security.networkPolicy is turned off",
+  },
+  {
+    apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'],
+    why: 'events on BaseModels and Adapters; patch updates the series count of a repeated event',
+  },
+];
+
+export type OwnNamespaceNames = {
+  /** The leader-election Lease (--leader-election-id). */
+  leaseName: string;
+  /** The master key Secret (--master-key-secret). */
+  masterKeySecret: string;
+};
+
+export const OWN_NAMESPACE_DEFAULTS: OwnNamespaceNames = { leaseName: 'graft-operator', masterKeySecret: DEFAULT_MASTER_KEY_SECRET };
+
+/** Rules in the operator's own namespace, for the Lease and master key names the operator is started with. */
+export function ownNamespaceRules(names: OwnNamespaceNames = OWN_NAMESPACE_DEFAULTS): Rule[] {
+  return [
+    {
+      apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.leaseName],
+      why: 'leader election: read and renew the Lease, by name',
+    },
+    {
+      apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'],
+      why: 'leader election: make the Lease on first start (RBAC cannot limit create to a name: the name is in the body, not the URL)',
+    },
+    {
+      apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [names.masterKeySecret],
+      why: 'the master key every per-BaseModel secret is derived from: read by name, no other Secret',
+    },
+    {
+      apiGroups: [''], resources: ['secrets'], verbs: ['create'],
+      why: 'make the master key on first start (RBAC cannot limit create to a name; the operator cannot read back any other Secret it creates here)',
+    },
+  ];
+}
+
+export const OWN_NAMESPACE_RULES: readonly Rule[] = ownNamespaceRules();
+
+export const CLUSTER_RULES: readonly Rule[] = [];
