@@ -44,16 +44,16 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
     why: 'status, written by server-side apply (field manager graft) only when it changed',
   },
   {
-    apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch'],
-    why: "each BaseModel's serving Deployment: cached by the label app.kubernetes.io/managed-by=graft, written by server-side apply (a patch; create when it does not exist yet)",
+    apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'],
+    why: "each BaseModel's serving Deployment: cached by the label app.kubernetes.io/managed-by=graft; get reads a name missing from the cache once, to refuse taking over someone else's object (OwnershipConflict); written by server-side apply (a patch; create when it does not exist yet)",
   },
   {
     apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list', 'watch'],
     why: "which pods the BaseModel's Deployment owns (pod -> ReplicaSet -> Deployment); cached by the label graft.dev/basemodel",
   },
   {
-    apiGroups: [''], resources: ['services'], verbs: ['list', 'watch', 'create', 'patch'],
-    why: "each BaseModel's engine Service: cached by the label app.kubernetes.io/managed-by=graft, written by server-side apply",
+    apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch'],
+    why: "each BaseModel's engine Service: as for Deployments (cached by label, get for a name missing from the cache, server-side apply)",
   },
   {
     apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'],
@@ -65,7 +65,7 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
   },
   {
     apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
-    why: "each BaseModel's NetworkPolicy admitting only the operator to the agent port: cached by the label app.kubernetes.io/managed-by=graft, applied, deleted when spec.security.networkPolicy is turned off",
+    why: "each BaseModel's NetworkPolicy admitting only the operator to the agent port: as for Deployments, and deleted when spec.security.networkPolicy is turned off",
   },
   {
     apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'],
