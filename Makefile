@@ -8,7 +8,7 @@ TOOLS := hack/tools.sh
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
-        run sandbox sandbox-down demo bench-merge bench-staging bench-scale clean
+        run sandbox sandbox-down demo bench-merge bench-staging bench-scale clean image manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -25,11 +25,17 @@ tools: ## build the pinned local tools (etcd, kube-*, kwok, versitygw, simulator
 build: deps ## compile TypeScript into dist/ (bin/graft then runs it)
 	$(NODE_BIN)/tsc -p tsconfig.build.json
 
-generate: deps ## write crds/ (and other generated files) from the zod schemas in src/api
+generate: deps ## write crds/, the chart's data files and other generated files from their TypeScript sources
 	$(NODE_BIN)/tsx src/cli/main.ts generate
 
 verify-generated: deps ## fail when a generated file differs from what is committed
 	$(NODE_BIN)/tsx src/cli/main.ts generate --check
+
+manifests: generate ## render manifests/install.yaml from charts/graft (helm template, namespace graft-system)
+	GRAFT_BIN_HELM=$$($(TOOLS) path helm) $(NODE_BIN)/tsx hack/manifests.ts
+
+image: deps ## build Graft's one image (operator, agent, merge) with docker, podman or buildah; IMAGE=repo:tag to rename
+	hack/image.sh
 
 typecheck: deps ## type check everything, tests included
 	$(NODE_BIN)/tsc --noEmit -p tsconfig.json

@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { chartFiles } from '../install/chart-files.js';
 import { rbacFiles } from '../rbac/manifests.js';
 import { crdOf } from './crd.js';
 import { KINDS } from './kinds.js';
@@ -15,5 +16,7 @@ export function generatedFiles(): Map<string, string> {
     files.set(`docs/api/${k.plural}.fields.md`, referenceDoc(k));
   }
   for (const [path, content] of rbacFiles()) files.set(path, content);
+  // The chart's data files (Chart.yaml, values.yaml and its schema, CRDs, RBAC) and docs/install-values.md.
+  for (const [path, content] of chartFiles()) files.set(path, content);
   return files;
 }

@@ -14,6 +14,7 @@ const commands: Record<string, Command> = {
   agent: { summary: 'run the serving-pod sidecar (or: agent stage-base)', load: () => import('./agent.js') },
   merge: { summary: 'merge LoRA adapters (cat, svd, linear, ema, ties, dare)', load: () => import('./merge.js') },
   operator: { summary: 'run the controllers (leader election, /healthz, /readyz, /metrics)', load: () => import('./operator.js') },
+  check: { summary: 'check an install: CRDs served, operator ready (the helm test Pod)', load: () => import('./check.js') },
 };
 
 function usage(): string {
