@@ -60,6 +60,8 @@ export const KINDS: KindDef[] = [
       ...readyColumns,
       { name: 'BaseModel', type: 'string', jsonPath: '.spec.baseModel' },
       { name: 'Strategy', type: 'string', jsonPath: '.spec.strategy' },
+      { name: 'Modules', type: 'integer', jsonPath: '.status.moduleCount' },
+      { name: 'Tasks', type: 'integer', jsonPath: '.status.decidedTasks' },
       age,
       { name: 'Method', type: 'string', jsonPath: '.spec.merge.method', priority: 1 },
     ],
