@@ -129,3 +129,25 @@ each namespace and apply own-namespace.yaml beside it:
   namespacedObjects(WATCHED_NAMESPACE_PLACEHOLDER, n)));
   return files;
 }
+
+/** The rules as the Markdown tables of docs/rbac.md (a unit test keeps the doc equal to this). */
+export function rulesTables(n: RbacNames = DEFAULT_RBAC_NAMES): string {
+  const code = (xs: string[]) => xs.map((x) => `\`${x}\``).join(', ');
+  const table = (rules: readonly Rule[]) => [
+    '| API group | resources | verbs | names | why |',
+    '|---|---|---|---|---|',
+    ...rules.map((r) => `| ${r.apiGroups.map((g) => (g ? `\`${g}\`` : 'core')).join(', ')} | ${code(r.resources)} | ${r.verbs.join(', ')} | ${r.resourceNames ? code(r.resourceNames) : 'any'} | ${r.why.replaceAll('|', '\\|')} |`),
+  ].join('\n');
+  return [
+    `In each watched namespace (Role \`${n.roleName}\`, or ClusterRole \`${n.roleName}\` for all namespaces):`,
+    '',
+    table(WATCHED_NAMESPACE_RULES),
+    '',
+    `In the operator's own namespace (Role \`${n.ownRoleName}\`, both modes; names as the defaults of \`--leader-election-id\` and \`--master-key-secret\`):`,
+    '',
+    table(ownNamespaceRules(n)),
+    '',
+    CLUSTER_RULES.length ? `Cluster-scoped:\n\n${table(CLUSTER_RULES)}` : 'Cluster-scoped: none.',
+    '',
+  ].join('\n');
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
-  clusterWideObjects, DEFAULT_RBAC_NAMES, namespacedObjects, ownNamespaceObjects, rbacFiles, WATCHED_NAMESPACE_PLACEHOLDER,
+  clusterWideObjects, DEFAULT_RBAC_NAMES, namespacedObjects, ownNamespaceObjects, rbacFiles, rulesTables, WATCHED_NAMESPACE_PLACEHOLDER,
 } from '../../src/rbac/manifests.js';
 import { CLUSTER_RULES, OWN_NAMESPACE_RULES, WATCHED_NAMESPACE_RULES, ownNamespaceRules, type Rule } from '../../src/rbac/rules.js';
 
@@ -56,5 +56,12 @@ describe('RBAC manifests', () => {
     expect(own[1]!.obj.metadata).toMatchObject({ name: DEFAULT_RBAC_NAMES.ownRoleName, namespace: DEFAULT_RBAC_NAMES.operatorNamespace });
     // The Role at home has its own name, so a watched namespace may be the operator's own.
     expect(DEFAULT_RBAC_NAMES.ownRoleName).not.toBe(DEFAULT_RBAC_NAMES.roleName);
+  });
+});
+
+describe('docs/rbac.md', () => {
+  it('lists exactly the rules of src/rbac/rules.ts', () => {
+    const doc = readFileSync(join(repoRoot, 'docs/rbac.md'), 'utf8');
+    expect(doc.includes(rulesTables()), `docs/rbac.md: replace the tables under "## The rules" with:\n${rulesTables()}`).toBe(true);
   });
 });
