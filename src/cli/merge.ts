@@ -61,6 +61,8 @@ function describe(s: MergeSummary): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // `graft merge step`: one AdapterSet step, the command of its merge Jobs.
+  if (argv[0] === 'step') return (await import('../controllers/adapterset/step-cli.js')).run(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,0 +1,109 @@
+// The merge Job's step against a real S3 server (versitygw): the same pure functions the
+// controller uses carry status from one step to the next, so this is the AdapterSet loop without
+// Kubernetes. The sandbox test (adapterset.test.ts) runs the same steps as real Jobs.
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdapterSetSpec, type AdapterSetStatus } from '../../src/api/adapterset.js';
+import { buildStepRequest, markerUri } from '../../src/controllers/adapterset/decide.js';
+import { runStep } from '../../src/controllers/adapterset/step.js';
+import { applyResult, withServing } from '../../src/controllers/adapterset/status.js';
+import { listObjects } from '../../src/storage/s3-objects.js';
+import { emaWeights } from '../../src/merge/methods/ema.js';
+import { startVersityGw, type VersityGw } from '../support/versitygw.js';
+import { DISTILBERT, GPT2_CAUSAL, GPT2_SEQCLS } from '../merge/fixtures.js';
+import { denseDistance, denseFormula, uploadFixture } from './adapterset-support.js';
+
+const B = 'adapters';
+let gw: VersityGw;
+let s3: S3Client;
+const uris: Record<string, string> = {};
+
+beforeAll(async () => {
+  gw = await startVersityGw({ buckets: [B] });
+  s3 = gw.client();
+  uris.seqcls = await uploadFixture(s3, B, GPT2_SEQCLS, 'tasks/seqcls/');
+  uris.causal = await uploadFixture(s3, B, GPT2_CAUSAL, 'tasks/causal/');
+  uris.copy = await uploadFixture(s3, B, GPT2_CAUSAL, 'tasks/causal-x2/', 2);
+  uris.bert = await uploadFixture(s3, B, DISTILBERT, 'tasks/bert/');
+}, 60_000);
+afterAll(async () => { s3?.destroy(); await gw?.stop(); });
+
+const keys = async (prefix: string) => (await listObjects(s3, B, prefix)).map((o) => o.key).sort();
+
+async function runAll(spec: AdapterSetSpec, status: AdapterSetStatus, from: number, maxRank = 16) {
+  for (let i = from; i < spec.tasks.length; i++) {
+    const r = await runStep(buildStepRequest('set', spec, status, i, { maxRank, modelId: 'gpt2' }), s3);
+    status = withServing(applyResult(status, r, { time: `T${i}`, job: `j${i}` }), 'set', spec.pins).status;
+  }
+  return status;
+}
+
+describe('AdapterSet step (MOS merge strategy)', () => {
+  const tasks = [
+    { name: 'seqcls', source: { uri: '' } }, { name: 'causal', source: { uri: '' } }, { name: 'copy', source: { uri: '' } },
+  ];
+  it('three tasks give three versions equal to the ema formula, densely, at rank ≤ maxRank; a re-run reuses the commit', async () => {
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/merge/` }, tasks: tasks.map((t) => ({ ...t, source: { uri: uris[t.name] } })) });
+    const status = await runAll(spec, {}, 0);
+    expect(status.decisions!.map((d) => [d.task, d.action, d.module])).toEqual([['seqcls', 'NewModule', 'm0'], ['causal', 'MergedInto', 'm0'], ['copy', 'MergedInto', 'm0']]);
+    const versions = status.modules![0].versions!;
+    expect(versions.map((v) => v.tasks.length)).toEqual([1, 2, 3]);
+    expect(new Set(versions.map((v) => v.digest)).size).toBe(3);
+    expect(status.decisions![2].method).toBe('ema alpha=0.1 via svd rank=16 (cat would need 24 > maxRank 16)');
+    // θ'_t = (1 − α)·θ_t + α·mean(θ_0 … θ_{t−1}) in delta space, for each t.
+    const order = ['seqcls', 'causal', 'copy'];
+    for (let t = 1; t <= 3; t++) {
+      const w = emaWeights(t, 0.1);
+      const formula = await denseFormula(s3, order.slice(0, t).map((n, i) => ({ uri: uris[n], weight: w[i] })));
+      const d = await denseDistance(s3, versions[t - 1].uri, formula);
+      expect(d.rank).toBeLessThanOrEqual(16);
+      // The copy adds no direction: ΔW has rank ≤ 16 everywhere, so svd to 16 is exact up to float32.
+      expect(d.rel).toBeLessThan(1e-4);
+      console.log(`version ${t}: rank ${d.rank}, max |ΔW − formula| / max |formula| = ${d.rel.toExponential(2)}, truncation error ${status.decisions![t - 1].truncationError}`);
+    }
+    // The same step again: the committed result is found, nothing is written.
+    const before = await keys('out/merge/');
+    const again = await runStep(buildStepRequest('set', spec, { ...status, decisions: status.decisions!.slice(0, 2), modules: [{ ...status.modules![0], tasks: ['seqcls', 'causal'] }] }, 2, { maxRank: 16, modelId: 'gpt2' }), s3);
+    expect(again).toMatchObject({ reused: true, version: { digest: versions[2].digest, uri: versions[2].uri } });
+    expect(await keys('out/merge/')).toEqual(before);
+    expect(before).toContain(markerUri(versions[2].uri).slice(`s3://${B}/`.length));
+  }, 180_000);
+
+  it('a task of another base model is Rejected with nothing written, and the next task is processed', async () => {
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/rej/` }, tasks: [
+      { name: 'seqcls', source: { uri: uris.seqcls } }, { name: 'bert', source: { uri: uris.bert } }, { name: 'causal', source: { uri: uris.causal } }] });
+    let status = await runAll({ ...spec, tasks: spec.tasks.slice(0, 1) }, {}, 0);
+    const after1 = await keys('out/rej/');
+    const r = await runStep(buildStepRequest('set', spec, status, 1, { maxRank: 16, modelId: 'gpt2' }), s3);
+    expect(r).toMatchObject({ action: 'Rejected', base: 'distilbert-base-uncased' });
+    expect(r.reason).toContain('trained on distilbert-base-uncased');
+    expect(await keys('out/rej/')).toEqual(after1);
+    status = withServing(applyResult(status, r, { time: 'T1', job: 'j1' }), 'set', undefined).status;
+    status = await runAll(spec, status, 2);
+    expect(status.decisions!.map((d) => d.action)).toEqual(['NewModule', 'Rejected', 'MergedInto']);
+    expect(status.modules![0].tasks).toEqual(['seqcls', 'causal']);
+  }, 120_000);
+});
+
+describe('AdapterSet step (SEMA expand strategy)', () => {
+  it('shift scores and the computed novelty pick the modules; the budget forces a merge into the closest', async () => {
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 2 }, tasks: [
+      { name: 'causal', source: { uri: uris.causal } },
+      { name: 'copy', source: { uri: uris.copy } }, // no score: novelty ≈ 0 against causal → merged
+      { name: 'seqcls', source: { uri: uris.seqcls } }, // no score: novel → a new module
+      { name: 'low', source: { uri: uris.seqcls }, shift: { score: 0.5 } }, // below 2 → merged
+      { name: 'high', source: { uri: uris.causal }, shift: { score: 5 } }, // above 2, pool full
+    ] });
+    const status = await runAll(spec, {}, 0);
+    const d = status.decisions!;
+    expect(d.map((x) => [x.task, x.action, x.module])).toEqual([
+      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['low', 'MergedInto', 'm1'], ['high', 'BudgetExhausted', 'm0']]);
+    expect(d[1]).toMatchObject({ scoreKind: 'novelty', threshold: 0.5 });
+    expect(d[1].score!).toBeLessThan(0.01);
+    expect(d[2].score!).toBeGreaterThan(0.8);
+    expect(d[3]).toMatchObject({ scoreKind: 'shift', score: 0.5, threshold: 2 });
+    // A new module serves the task adapter itself.
+    expect(status.modules![0].versions![0].uri).toBe(uris.causal);
+    console.log('expand decisions:', d.map((x) => `${x.task}: ${x.action} ${x.module} (${x.scoreKind ?? '-'} ${x.score?.toFixed(4) ?? '-'})`).join('; '));
+  }, 180_000);
+});
