@@ -1,51 +1,167 @@
+// The operator's side of the agent API (docs/agent.md). One keep-alive connection pool per
+// BaseModel; with spec.security.agentTLS (the default) the pool trusts exactly one certificate,
+// the one the key ring issued for that BaseModel, checked against its agent server name, so the
+// bearer token never goes to anything else. Node 20's fetch cannot take a CA, hence node:https.
+// Answers are validated with the contract's zod schemas; every failure is an AgentCallError with
+// a code. Credentials never travel: a PUT body names only the source and the expected digest.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import type { z } from 'zod';
+import { AdapterList, AdapterStatus, type PutAdapterBody } from '../../contracts/agent-api.js';
+import { AGENT_PORT } from '../../contracts/names.js';
+import { agentServerName, type BaseModelRef, type KeyRing } from '../../security/keys.js';
+import { AgentCallError, type AgentErrorCode } from './errors.js';
 import type { AgentAdapter } from './model.js';
 
-export type AgentCallError = Error & { code: string };
+// Where one pod's agent is, and how to talk to it.
+export type AgentTarget = { pod: string; address: string; baseModel: BaseModelRef; tls: boolean; port?: number };
 
-// The operator's side of the agent API (docs/agent.md): bearer token, short timeouts, and an error
-// code per failure (HTTP status, timeout, connection refused) for logs and metrics. Credentials
-// never travel: the body names only the source and the expected digest.
-export class AgentClient {
-  constructor(private readonly opts: { timeoutMs?: number; onError?: (code: string) => void } = {}) {}
+// What the reconcile steps need from the agents (a fake of this makes them unit tests).
+export interface AgentApi {
+  list(t: AgentTarget, signal: AbortSignal): Promise<Map<string, AgentAdapter>>;
+  put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal): Promise<AgentAdapter>;
+  delete(t: AgentTarget, name: string, signal: AbortSignal): Promise<void>;
+}
 
-  async list(baseUrl: string, token: string): Promise<Map<string, AgentAdapter>> {
-    const body = await this.call<{ adapters: AgentAdapter[] }>('GET', `${baseUrl}/v1/adapters`, token);
-    return new Map(body.adapters.map((a) => [a.name, a]));
+export type AgentClientOptions = {
+  keyRing: KeyRing;
+  timeoutMs?: number;
+  // Larger answers are refused: a compromised pod must not exhaust the operator's memory.
+  maxAnswerBytes?: number;
+  onError?: (code: AgentErrorCode) => void;
+};
+
+const DEFAULT_MAX_ANSWER = 16 * 1024 * 1024;
+
+export class AgentClient implements AgentApi {
+  private readonly pools = new Map<string, { tls: boolean; agent: HttpAgent }>();
+
+  constructor(private readonly opts: AgentClientOptions) {}
+
+  async list(t: AgentTarget, signal: AbortSignal): Promise<Map<string, AgentAdapter>> {
+    const body = await this.call(t, 'GET', '/v1/adapters', undefined, AdapterList, signal);
+    return new Map(body.adapters.map((a) => [a.name, a as AgentAdapter]));
   }
 
-  async put(baseUrl: string, token: string, name: string, source: string, digest?: string): Promise<AgentAdapter> {
-    return this.call<AgentAdapter>('PUT', `${baseUrl}/v1/adapters/${encodeURIComponent(name)}`, token, digest ? { source, digest } : { source });
+  async put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal): Promise<AgentAdapter> {
+    return await this.call(t, 'PUT', `/v1/adapters/${encodeURIComponent(name)}`, body, AdapterStatus, signal) as AgentAdapter;
   }
 
-  async delete(baseUrl: string, token: string, name: string): Promise<void> {
-    await this.call('DELETE', `${baseUrl}/v1/adapters/${encodeURIComponent(name)}`, token);
+  async delete(t: AgentTarget, name: string, signal: AbortSignal): Promise<void> {
+    await this.call(t, 'DELETE', `/v1/adapters/${encodeURIComponent(name)}`, undefined, undefined, signal);
   }
 
-  private async call<T>(method: string, url: string, token: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000),
+  // Drops the connection pools of BaseModels not in `keep` (deleted ones).
+  retain(keep: ReadonlySet<string>): void {
+    for (const [id, p] of this.pools) if (!keep.has(id)) { p.agent.destroy(); this.pools.delete(id); }
+  }
+
+  close(): void {
+    for (const p of this.pools.values()) p.agent.destroy();
+    this.pools.clear();
+  }
+
+  private pool(t: AgentTarget): HttpAgent {
+    const id = `${t.baseModel.namespace}/${t.baseModel.name}`;
+    const have = this.pools.get(id);
+    if (have && have.tls === t.tls) return have.agent;
+    have?.agent.destroy();
+    const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 4, maxFreeSockets: 2, timeout: 60_000 };
+    const agent = t.tls
+      ? new HttpsAgent({ ...common, ca: this.opts.keyRing.agentTls(t.baseModel).certPem, servername: agentServerName(t.baseModel) })
+      : new HttpAgent(common);
+    this.pools.set(id, { tls: t.tls, agent });
+    return agent;
+  }
+
+  private call<S extends z.ZodType>(t: AgentTarget, method: string, path: string, body: unknown, schema: S | undefined, signal: AbortSignal): Promise<z.infer<S>> {
+    const where = `${method} ${t.tls ? 'https' : 'http'}://${hostOf(t.address)}:${t.port ?? AGENT_PORT}${path}`;
+    if (signal.aborted) return Promise.reject(this.fail('aborted', `${where}: not sent, the reconcile was aborted`, signal.reason));
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const timeoutMs = this.opts.timeoutMs ?? 5_000;
+    const limit = this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (err: AgentCallError | undefined, value?: z.infer<S>) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err); else resolve(value as z.infer<S>);
+      };
+      const req = (t.tls ? httpsRequest : httpRequest)({
+        host: t.address, port: t.port ?? AGENT_PORT, method, path, agent: this.pool(t),
+        headers: {
+          authorization: `Bearer ${this.opts.keyRing.agentToken(t.baseModel)}`,
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+        },
+      }, (res) => this.read(res, limit, where).then((text) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 299) return done(this.fail(`http_${status}`, `${where}: HTTP ${status}: ${errorMessage(text)}`));
+        if (!schema) return done(undefined);
+        let json: unknown;
+        try { json = text ? JSON.parse(text) : undefined; } catch (err) {
+          return done(this.fail('bad_answer', `${where}: the answer is not JSON`, err));
+        }
+        const parsed = schema.safeParse(json);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          return done(this.fail('bad_answer', `${where}: the answer does not match the agent API (${issue?.path.join('.') || 'body'}: ${issue?.message})`, parsed.error));
+        }
+        done(undefined, parsed.data);
+      }, (err: Error) => done(err instanceof AgentCallError ? err : this.fail('network', `${where}: ${err.message}`, err))));
+      const timer = setTimeout(() => {
+        done(this.fail('timeout', `${where}: no answer within ${timeoutMs} ms`));
+        req.destroy();
+      }, timeoutMs);
+      const onAbort = () => {
+        done(this.fail('aborted', `${where}: aborted`, signal.reason));
+        req.destroy();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME|SSL/i.test(err.code ?? '') || /certificate|altnames/i.test(err.message);
+        done(this.fail(tls ? 'tls' : 'network', `${where}: ${tls ? 'the agent\'s certificate is not this BaseModel\'s: ' : ''}${err.code ?? err.message}${err.code && tls ? ` (${err.message})` : ''}`, err));
       });
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      const code = e.name === 'TimeoutError' ? 'timeout' : e.cause?.code ?? 'network';
-      throw this.fail(code, `${method} ${url}: ${code === 'timeout' ? 'timed out' : e.cause?.code ?? e.message}`);
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text.slice(0, 300);
-      try { message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message; } catch { /* not JSON */ }
-      throw this.fail(String(res.status), `${method} ${url}: HTTP ${res.status}: ${message}`);
-    }
-    return (text ? JSON.parse(text) : undefined) as T;
+      req.end(payload);
+    });
   }
 
-  private fail(code: string, message: string): AgentCallError {
-    this.opts.onError?.(code);
-    return Object.assign(new Error(message), { code });
+  private read(res: IncomingMessage, limit: number, where: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > limit) {
+          reject(this.fail('bad_answer', `${where}: the answer is larger than ${limit} bytes`));
+          res.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error('the agent closed the connection mid-answer')));
+    });
   }
+
+  private fail(code: AgentErrorCode, message: string, cause?: unknown): AgentCallError {
+    if (code !== 'aborted') this.opts.onError?.(code);
+    return new AgentCallError(code, message, cause === undefined ? undefined : { cause });
+  }
+}
+
+function hostOf(address: string): string {
+  return isIP(address) === 6 ? `[${address}]` : address;
+}
+
+function errorMessage(text: string): string {
+  try {
+    const m = (JSON.parse(text) as { error?: { message?: string } }).error?.message;
+    if (m) return m;
+  } catch { /* not JSON */ }
+  return text.slice(0, 300);
 }

@@ -5,38 +5,33 @@ export type AgentAction =
   | { op: 'delete'; pod: string; name: string };
 
 // The agent calls that move the pods toward the placement: PUT where an adapter is placed and
-// the agent lacks it (or holds another version), DELETE where the agent holds what is not placed
-// (once the adapter has landed where it moved to).
+// the agent lacks it (or holds another version), DELETE where the agent holds what is not placed.
 //
-// A new version rolls one pod at a time: a pod is moved to it only while no other pod of the same
-// adapter is still staging or loading the new version, so the other replicas keep serving. When
-// no replica serves any version, there is nothing to protect and every pod moves at once.
+// A new version rolls one pod at a time: a pod moves to it only while no other placed pod is
+// still staging, loading or failing the new version. A pod that failed the new version therefore
+// halts the roll (the status says Stalled with the agent's reason, or retrying), and the pods not
+// yet moved keep serving the old one until the spec changes again (a fixed or reverted source).
+// When no replica serves any version, there is nothing to protect and every pod moves at once.
+//
+// Make before break: a copy held where an adapter is no longer placed is deleted only once the
+// adapter has landed, that is, its current version is Loaded on every pod it is placed on (or it
+// is placed nowhere: preempted, or its replicas lowered to pods that have it). A failed or
+// unreachable new home keeps the old copy serving.
 export function planActions(adapters: readonly AdapterInfo[], placements: ReadonlyMap<string, readonly string[]>, views: ReadonlyMap<string, AgentView>): AgentAction[] {
   const actions: AgentAction[] = [];
   const wantedOn = new Map<string, Set<string>>(); // pod → served names placed there
-  for (const a of adapters) {
-    for (const pod of placements.get(a.key) ?? []) {
-      if (!wantedOn.has(pod)) wantedOn.set(pod, new Set());
-      wantedOn.get(pod)!.add(a.servedName);
-    }
-  }
-
-  // Adapters still arriving on some placed pod: a copy they hold elsewhere keeps serving until
-  // they have landed (make before break), unless nothing is on its way to replace it.
-  const arriving = new Set<string>();
-  for (const a of adapters) {
-    for (const pod of placements.get(a.key) ?? []) {
-      const v = views.get(pod);
-      const e = v?.reachable ? v.adapters.get(a.servedName) : undefined;
-      if (v?.reachable && (!e || !isCurrent(a, e) || (e.state !== 'Loaded' && e.state !== 'Failed'))) arriving.add(a.servedName);
-    }
-  }
+  const landed = new Set<string>(); // served names of live adapters that may drop their other copies
+  const live = new Set<string>();
 
   for (const a of adapters) {
+    if (a.deleting) continue;
+    live.add(a.servedName);
     const pods = [...(placements.get(a.key) ?? [])].sort();
     const stale: string[] = [];
-    let inFlight = 0, serving = 0;
+    let inFlight = 0, serving = 0, loadedCurrent = 0;
     for (const pod of pods) {
+      if (!wantedOn.has(pod)) wantedOn.set(pod, new Set());
+      wantedOn.get(pod)!.add(a.servedName);
       const v = views.get(pod);
       if (!v?.reachable) continue;
       const e = v.adapters.get(a.servedName);
@@ -45,23 +40,25 @@ export function planActions(adapters: readonly AdapterInfo[], placements: Readon
         continue;
       }
       if (e.state === 'Loaded') serving++;
-      if (isCurrent(a, e)) {
-        if (e.state !== 'Loaded' && e.state !== 'Failed') inFlight++;
-      } else {
-        stale.push(pod);
-      }
+      if (!isCurrent(a, e)) stale.push(pod);
+      else if (e.state === 'Loaded') loadedCurrent++;
+      else inFlight++; // staging, loading, or failed: the roll waits for it
     }
+    if (loadedCurrent === pods.length) landed.add(a.servedName);
     if (!stale.length) continue;
     const move = serving === 0 ? stale : inFlight === 0 ? stale.slice(0, 1) : [];
     for (const pod of move) actions.push({ op: 'put', pod, name: a.servedName, source: a.source, digest: a.digest, reason: 'update' });
   }
 
-  for (const [pod, v] of views) {
+  for (const [pod, v] of [...views].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
     if (!v.reachable) continue;
     const wanted = wantedOn.get(pod) ?? new Set<string>();
     for (const [name, e] of v.adapters) {
-      // Held but not placed here: moved elsewhere, deleted, or an orphan from before a restart.
-      if (!wanted.has(name) && e.state !== 'Unloading' && !arriving.has(name)) actions.push({ op: 'delete', pod, name });
+      if (wanted.has(name) || e.state === 'Unloading') continue;
+      // Held but not placed here: moved elsewhere, deleted, refused, or an orphan from before a
+      // restart. A live adapter's copy waits until the adapter has landed.
+      if (live.has(name) && !landed.has(name)) continue;
+      actions.push({ op: 'delete', pod, name });
     }
   }
   return actions;

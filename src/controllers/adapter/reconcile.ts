@@ -1,210 +1,187 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AdapterSpec, type AdapterStatus } from '../../api/adapter.js';
+import type { AdapterStatus } from '../../api/adapter.js';
 import { BaseModelSpec } from '../../api/basemodel.js';
-import { place, type AdapterDemand } from '../../placement/placement.js';
+import { AllowedSources } from '../../contracts/allowed-sources.js';
+import type { PlacementResult } from '../../placement/placement.js';
 import type { Clock } from '../../runtime/clock.js';
-import { findCondition, READY, setStandardConditions, STALLED, type Condition } from '../../runtime/conditions.js';
-import type { EventRecorder } from '../../runtime/events.js';
-import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/finalizers.js';
-import type { Cache } from '../../runtime/informer.js';
-import type { KubeClient } from '../../runtime/kube-client.js';
-import { keyOf, type KubeObject } from '../../runtime/object.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
-import type { StatusWriter } from '../../runtime/status-writer.js';
-import { Limiter } from '../../storage/limiter.js';
-import { AGENT_PORT, LABEL_BASEMODEL, TOKEN_KEY, tokenSecretName } from '../../contracts/names.js';
-import { AdapterKind } from '../kinds.js';
-import type { AgentClient } from './agent-client.js';
+import type { EventRecorder } from '../../runtime/events.js';
+import { keyOf, type KubeObject } from '../../runtime/object.js';
+import { Limiter } from '../../util/limiter.js';
+import { act, callKey } from './act.js';
+import type { AgentApi, AgentTarget } from './agent-client.js';
+import type { ControllerMemory } from './memory.js';
 import type { AdapterMetrics } from './metrics.js';
-import type { AdapterInfo, AgentView } from './model.js';
-import { planActions, type AgentAction } from './plan.js';
-import { observeAdapter } from './status.js';
+import type { AgentView } from './model.js';
+import { observeAgents } from './observe.js';
+import { planActions } from './plan.js';
+import { placeAdapters } from './placement.js';
+import { podSlots, servingPods, type PodSlots } from './pods.js';
+import type { AdapterReader, AdapterWriter, StatusStore } from './ports.js';
+import { decideReport, WAITING_REASONS, type BaseModelState, type Report } from './report.js';
+import { adapterSet } from './spec.js';
+import { ensureFinalizers, statusOf, writeReport } from './write.js';
 
-export const UNLOAD_FINALIZER = 'graft.dev/unload';
+export { UNLOAD_FINALIZER } from './write.js';
 
-export type AdapterDeps = {
-  client: KubeClient;
-  adapters: Cache<KubeObject>;
-  basemodels: Cache<KubeObject>;
-  pods: Cache<KubeObject>;
-  secrets: Cache<KubeObject>;
-  events: EventRecorder;
-  clock: Clock;
-  agents: AgentClient;
-  status: StatusWriter;
-  metrics: AdapterMetrics;
+export type AdapterTiming = {
   // How long a deleted Adapter waits for unreachable pods before its finalizer is removed anyway.
   unloadTimeoutMs: number;
-  // How often a settled base model's agents are read again (engine restarts, lost pods).
+  // How often a settled base model's agents are read again (engine restarts, lost pods). A pass
+  // over unchanged inputs writes nothing and is cut short after the read.
   recheckMs: number;
   // How often agents are read while something is still moving.
   pollMs: number;
+  // How long a pod may be NotReady (or its agent unreachable) before its placements move.
+  notReadyGraceMs: number;
+  // How long an Adapter waits for a missing BaseModel before it is Stalled (BaseModelNotFound).
+  baseModelWaitMs: number;
 };
 
-type Obj = KubeObject & { spec?: any; status?: any };
+export type AdapterDeps = {
+  reader: AdapterReader;
+  writer: AdapterWriter;
+  status: StatusStore;
+  events: EventRecorder;
+  clock: Clock;
+  agents: AgentApi;
+  metrics: AdapterMetrics;
+  memory: ControllerMemory;
+  timing: AdapterTiming;
+};
 
-const isPodReady = (p: Obj) => !p.metadata?.deletionTimestamp && !!(p.status as any)?.podIP
-  && ((p.status as any)?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+type Target = AgentTarget & { uid: string };
 
-// One pass over every Adapter of one BaseModel: place them across its ready pods, drive each pod's
-// agent toward the placement, and write each Adapter's status from what the agents report.
-// Keyed by BaseModel because placement is a property of all its adapters together.
-export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bmName: string, log: Logger): Promise<ReconcileResult> {
+// One pass over every Adapter of one BaseModel, in steps: finalize (every live Adapter carries
+// the unload finalizer), observe (what the BaseModel's own pods' agents hold), place (a pure
+// function of the adapters, the pods' health and the current placements), act (PUT and DELETE
+// toward the placement), report (each Adapter's status and events, or its finalizer's removal).
+// Keyed by BaseModel because placement is a property of all its adapters together. Every write,
+// agent calls included, carries `signal`: a process that lost its lease stops at the next one.
+export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bmName: string, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
   const bmKey = `${namespace}/${bmName}`;
-  const all = (deps.adapters.list(namespace) as Obj[]).filter((a) => a.spec?.baseModel === bmName);
-  const bmRaw = deps.basemodels.get(namespace, bmName) as Obj | undefined;
-  const limiter = new Limiter(32);
   const now = deps.clock.now();
-
-  // Every live Adapter carries the finalizer that unloads it before it goes; the rest of the pass
-  // works on the objects the server answered with.
-  await Promise.all(all.map((a, i) => limiter.run(async () => {
-    if (a.metadata?.deletionTimestamp || hasFinalizer(a, UNLOAD_FINALIZER)) return;
-    const updated = await addFinalizer(deps.client, AdapterKind, a, UNLOAD_FINALIZER);
-    if (updated) all[i] = updated as Obj;
-  })));
-
-  const bmSpec = bmRaw && !bmRaw.metadata?.deletionTimestamp ? BaseModelSpec.safeParse(bmRaw.spec) : undefined;
-  if (!bmSpec?.success) {
-    // No base model, so no pods to unload from: deleted Adapters may go at once.
-    await Promise.all(all.map((a) => limiter.run(async () => {
-      if (a.metadata?.deletionTimestamp) return void (await removeFinalizer(deps.client, AdapterKind, a, UNLOAD_FINALIZER));
-      await writeStatus(deps, a, { placements: [], readyReplicas: 0 }, { state: 'Stalled', reason: 'BaseModelNotFound', message: `BaseModel ${bmName} does not exist in namespace ${namespace}` }, now, log);
-    })));
+  const t = deps.timing;
+  const bmObj = deps.reader.baseModel(namespace, bmName) as (KubeObject & { spec?: unknown }) | undefined;
+  let adapters = deps.reader.adapters(namespace, bmName);
+  if (!bmObj && !adapters.length) {
+    deps.memory.drop(bmKey);
     deps.metrics.setPlacements(bmKey, undefined);
     return {};
   }
-  const maxPerPod = bmSpec.data.adapters.maxPerPod;
+  const mem = deps.memory.of(bmKey);
 
-  // The adapters as data; a served name taken by an older Adapter makes the newer one wait.
-  const infos: AdapterInfo[] = [];
-  const conflicts = new Map<string, string>();
-  const byServed = new Map<string, string>();
-  for (const a of [...all].sort(byAge)) {
-    const spec = AdapterSpec.safeParse(a.spec);
-    if (!spec.success) continue;
-    const servedName = spec.data.servedName ?? a.metadata!.name!;
-    const holder = byServed.get(servedName);
-    if (holder && !a.metadata?.deletionTimestamp) { conflicts.set(keyOf(a), holder); continue; }
-    if (!a.metadata?.deletionTimestamp) byServed.set(servedName, keyOf(a));
-    infos.push({
-      key: keyOf(a), servedName, source: spec.data.source.uri, digest: spec.data.source.digest,
-      replicas: spec.data.replicas, priority: spec.data.priority, sizeBytes: a.status?.sizeBytes,
-      deleting: !!a.metadata?.deletionTimestamp,
-    });
-  }
-  const live = infos.filter((i) => !i.deleting);
-  const infoByKey = new Map(infos.map((i) => [i.key, i]));
+  // Finalize: the objects the server answered with are the ones the rest of the pass works on.
+  adapters = await ensureFinalizers(deps.writer, adapters, signal);
 
-  const pods = (deps.pods.list(namespace) as Obj[]).filter((p) => p.metadata?.labels?.[LABEL_BASEMODEL] === bmName && isPodReady(p));
-  const podIp = new Map(pods.map((p) => [p.metadata!.name!, (p.status as any).podIP as string]));
+  // What is wanted.
+  const parsed = bmObj && !bmObj.metadata?.deletionTimestamp ? BaseModelSpec.safeParse(bmObj.spec) : undefined;
+  const spec = parsed?.success ? parsed.data : undefined;
+  const bm = baseModelState(bmObj, parsed, mem, now);
+  let allowed = AllowedSources.of(undefined);
+  try { allowed = AllowedSources.of(spec?.adapters.allowedSources, 'spec.adapters.allowedSources'); } catch { /* the CRD validates the list */ }
+  const set = adapterSet(adapters, allowed);
+
+  // Observe: the BaseModel's own pods only (no placements and no token for any other pod).
+  const pods = servingPods(deps.reader.pods(namespace, bmName), { name: bmName, uid: bmObj?.metadata?.uid }, deps.reader.owners(namespace), now);
+  const tls = spec?.security.agentTLS ?? true;
+  const targets = new Map<string, Target>(pods.map((p) => [p.name, { pod: p.name, uid: p.uid, address: p.address, baseModel: { namespace, name: bmName }, tls }]));
+  const views = await observeAgents(deps.agents, [...targets.values()], signal);
+  const slots = podSlots(pods, views, mem.unreachableSince, now, t.notReadyGraceMs);
+
+  const fingerprint = fingerprintOf(bmObj, adapters, pods, views, deps.status);
+  if (mem.last && mem.last.fingerprint === fingerprint && now < mem.last.validUntil) return { requeueAfter: t.recheckMs };
+  mem.last = undefined;
+
+  // Place.
+  const live = set.infos.filter((i) => !i.deleting);
   const current = new Map<string, string[]>();
-  for (const a of all) {
-    const placed = ((statusOf(deps, a).placements ?? []) as NonNullable<AdapterStatus['placements']>).filter((p) => p.state !== 'Unloading').map((p) => p.pod);
+  for (const a of adapters) {
+    const placed = (statusOf(deps.status, a).placements ?? []).filter((p) => p.state !== 'Unloading').map((p) => p.pod);
     current.set(keyOf(a), placed);
   }
-  const demand: AdapterDemand[] = live.map((i) => ({ key: i.key, replicas: i.replicas, priority: i.priority, sizeBytes: i.sizeBytes }));
-  const placement = place(demand, pods.map((p) => ({ name: p.metadata!.name!, capacity: maxPerPod })), current);
+  const placement: PlacementResult = spec ? placeAdapters(live, slots, current, spec.adapters.maxPerPod) : { placements: new Map(), unschedulable: new Map() };
 
-  // What every ready pod's agent holds.
-  const token = tokenOf(deps, namespace, bmName);
-  const views = new Map<string, AgentView>();
-  await Promise.all([...podIp].map(([pod, ip]) => limiter.run(async () => {
-    if (!token) return void views.set(pod, { pod, reachable: false, error: `the token Secret ${tokenSecretName(bmName)} is missing` });
-    try {
-      views.set(pod, { pod, reachable: true, adapters: await deps.agents.list(agentUrl(ip), token) });
-    } catch (err) {
-      views.set(pod, { pod, reachable: false, error: (err as Error).message });
-    }
-  })));
+  // Act. Without a usable BaseModel only deleted Adapters are unloaded; the rest stay as they are.
+  let actions = planActions(set.infos, placement.placements, views);
+  if (!spec) {
+    const deleting = new Set(set.infos.filter((i) => i.deleting).map((i) => i.servedName));
+    actions = actions.filter((a) => a.op === 'delete' && deleting.has(a.name));
+  }
+  const acted = await act(deps.agents, actions, targets, mem.backoff, now, signal, log);
+  const wantedCalls = new Set(acted.keys);
+  mem.backoff.retain((k) => wantedCalls.has(k));
+  if (acted.sent || acted.failed) log.info({ puts: actions.filter((a) => a.op === 'put').length, deletes: actions.filter((a) => a.op === 'delete').length, sent: acted.sent, failed: acted.failed, backingOff: acted.skipped }, 'drove agents');
 
-  // Move the agents toward the placement.
-  const actions = planActions(live, placement.placements, views);
-  let acted = 0;
-  await Promise.all(actions.map((act) => limiter.run(async () => {
-    try {
-      await runAction(deps, act, podIp.get(act.pod)!, token!);
-      acted++;
-    } catch (err) {
-      log.warn({ pod: act.pod, adapter: act.name, op: act.op, err: (err as Error).message }, 'agent call failed');
-    }
-  })));
-  if (actions.length) log.info({ puts: actions.filter((a) => a.op === 'put').length, deletes: actions.filter((a) => a.op === 'delete').length, acted }, 'drove agents');
-
-  // Status, from what the agents reported before these calls (the next pass sees their effect).
-  let settled = true;
-  const counts = new Map<string, number>();
-  await Promise.all(all.map((a) => limiter.run(async () => {
+  // Report, from what the agents reported before these calls (the next pass sees their effect).
+  const infoByKey = new Map(set.infos.map((i) => [i.key, i]));
+  const readyPods = new Set(slots.ready.map((p) => p.name));
+  const waitingForPods = slots.grace.length > 0 || slots.ready.length < (spec?.replicas ?? 0);
+  const reports = adapters.map((a): [KubeObject, Report] => {
     const key = keyOf(a);
     const info = infoByKey.get(key);
-    if (!info) {
-      const holder = conflicts.get(key);
-      const message = holder ? `spec.servedName (or the name) is already served by Adapter ${holder}; choose another servedName` : 'spec is invalid';
-      await writeStatus(deps, a, { placements: [], readyReplicas: 0 }, { state: 'Stalled', reason: holder ? 'ServedNameConflict' : 'InvalidSpec', message }, now, log);
-      return;
-    }
-    const obs = observeAdapter(info, placement.placements.get(key) ?? [], placement.unschedulable.get(key), views, statusOf(deps, a), now, { baseModelFound: true });
-    for (const p of obs.status.placements ?? []) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
-    if (info.deleting) {
-      const stillHeld = [...views.values()].some((v) => v.reachable && v.adapters.has(info.servedName));
-      const unreachable = (statusOf(deps, a).placements ?? []).some((p) => !views.get(p.pod)?.reachable);
-      const waited = now - Date.parse(a.metadata!.deletionTimestamp!);
-      if (!stillHeld && (!unreachable || waited >= deps.unloadTimeoutMs)) {
-        if (unreachable) deps.events.event(a, 'Warning', 'UnloadTimedOut', 'Delete', `some pods could not be reached for ${Math.round(waited / 1000)} s; removing the finalizer anyway`);
-        await removeFinalizer(deps.client, AdapterKind, a, UNLOAD_FINALIZER);
-        deps.status.forget(a);
-        log.info({ adapter: key }, 'unloaded everywhere; finalizer removed');
-        return;
+    const placed = placement.placements.get(key) ?? [];
+    const callErrors = new Map<string, { message: string; refused: boolean }>();
+    if (info && !info.deleting) {
+      for (const pod of placed) {
+        const target = targets.get(pod);
+        const e = target && mem.backoff.error(callKey(target.uid, { op: 'put', pod, name: info.servedName, source: info.source, digest: info.digest, reason: 'place' }));
+        if (e) callErrors.set(pod, e);
       }
-      settled = false;
-      await writeStatus(deps, a, obs.status, obs.health, now, log);
-      return;
     }
-    if (obs.health.state === 'Reconciling') settled = false;
-    await writeStatus(deps, a, obs.status, obs.health, now, log);
-  })));
-  deps.metrics.setPlacements(bmKey, counts);
-  return { requeueAfter: settled && !actions.length ? deps.recheckMs : deps.pollMs };
+    return [a, decideReport({
+      obj: a, key, info, refusal: set.refused.get(key), handedOver: set.handedOver.has(key), baseModel: bm, baseModelName: bmName,
+      placed, shortfall: placement.unschedulable.get(key), views, previous: statusOf(deps.status, a) as AdapterStatus, nowMs: now,
+      ctx: { readyPods, waitingForPods, baseModelReplicas: spec?.replicas ?? 0, callErrors }, unloadTimeoutMs: t.unloadTimeoutMs, baseModelWaitMs: t.baseModelWaitMs,
+    })];
+  });
+  const limiter = new Limiter(16);
+  await Promise.all(reports.map(([a, r]) => limiter.run(() => writeReport(deps, a, r, mem, now, signal, log), signal)));
+  deps.metrics.setPlacements(bmKey, placementCounts(reports));
+
+  // Next pass: soon while anything moves, else a cheap recheck; never later than a deadline.
+  const moving = actions.length > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
+  const deadline = Math.min(slots.nextChange ?? Infinity, mem.backoff.nextRetry(wantedCalls) ?? Infinity, ...reports.map(([, r]) => (r.kind === 'status' ? r.nextChange ?? Infinity : Infinity)));
+  if (!moving) mem.last = { fingerprint, validUntil: deadline };
+  const after = Math.min(moving ? t.pollMs : t.recheckMs, Math.max(50, deadline - now));
+  return { requeueAfter: after };
 }
 
-async function runAction(deps: AdapterDeps, act: AgentAction, ip: string, token: string): Promise<void> {
-  if (act.op === 'put') await deps.agents.put(agentUrl(ip), token, act.name, act.source, act.digest);
-  else await deps.agents.delete(agentUrl(ip), token, act.name);
-}
-
-async function writeStatus(deps: AdapterDeps, a: Obj, fields: Omit<AdapterStatus, 'conditions' | 'observedGeneration'>, health: Parameters<typeof setStandardConditions>[1], now: number, log: Logger): Promise<void> {
-  const before = statusOf(deps, a).conditions as Condition[] | undefined;
-  const conditions = setStandardConditions(before, health, a.metadata?.generation, now);
-  const status = { observedGeneration: a.metadata?.generation, ...fields, conditions };
-  if (!(await deps.status.write(a, status as Record<string, unknown>))) return;
-  const wasReady = findCondition(before, READY)?.status === 'True';
-  const wasStalled = findCondition(before, STALLED);
-  if (health.state === 'Ready' && !wasReady) {
-    deps.events.event(a, 'Normal', 'Loaded', 'Load', health.message);
-    // From creation, or from when it last stopped being Ready (a source change).
-    const readyFalse = findCondition(before, READY);
-    const since = readyFalse?.lastTransitionTime && readyFalse.status === 'False' ? Date.parse(readyFalse.lastTransitionTime) : Date.parse(a.metadata!.creationTimestamp!);
-    deps.metrics.readySeconds.observe(Math.max(0, (now - since) / 1000));
-  } else if (health.state === 'Stalled' && (wasStalled?.status !== 'True' || wasStalled.reason !== health.reason)) {
-    deps.events.event(a, 'Warning', health.reason, 'Reconcile', health.message);
-    log.warn({ adapter: keyOf(a), reason: health.reason }, health.message);
+function baseModelState(obj: KubeObject | undefined, parsed: ReturnType<typeof BaseModelSpec.safeParse> | undefined, mem: { missingSince: number | undefined }, now: number): BaseModelState {
+  if (!obj) {
+    mem.missingSince ??= now;
+    return { kind: 'missing', since: mem.missingSince };
   }
+  mem.missingSince = undefined;
+  const uid = obj.metadata?.uid;
+  if (obj.metadata?.deletionTimestamp) return { kind: 'deleting', uid };
+  if (!parsed?.success) {
+    const issue = parsed?.error.issues[0];
+    return { kind: 'invalid', uid, message: `spec.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { kind: 'ok', uid };
 }
 
-// The Adapter's status as last written (the cache may not have seen the latest write yet).
-function statusOf(deps: AdapterDeps, a: Obj): AdapterStatus {
-  return (deps.status.current(a) ?? {}) as AdapterStatus;
+// Everything a pass decides from: when it is the same as the last settled pass (and no deadline
+// has passed), the pass would write nothing.
+function fingerprintOf(bm: KubeObject | undefined, adapters: readonly KubeObject[], pods: PodSlots['ready'], views: ReadonlyMap<string, AgentView>, status: StatusStore): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([bm?.metadata?.uid, bm?.metadata?.resourceVersion]));
+  for (const a of adapters) h.update(JSON.stringify([a.metadata?.uid, a.metadata?.resourceVersion, status.current(a) === a.status]));
+  h.update(JSON.stringify(pods));
+  for (const [pod, v] of [...views].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    if (!v.reachable) { h.update(JSON.stringify([pod, v.code])); continue; }
+    h.update(JSON.stringify([pod, [...v.adapters.values()].map((e) => [e.name, e.state, e.source, e.expectedDigest, e.digest, e.updatedAt, e.error?.reason])]));
+  }
+  return h.digest('hex');
 }
 
-function tokenOf(deps: AdapterDeps, namespace: string, bmName: string): string | undefined {
-  const s = deps.secrets.get(namespace, tokenSecretName(bmName)) as Obj | undefined;
-  const b64 = (s as any)?.data?.[TOKEN_KEY] as string | undefined;
-  return b64 ? Buffer.from(b64, 'base64').toString('utf8').trim() : undefined;
-}
-
-const agentUrl = (ip: string) => `http://${ip.includes(':') ? `[${ip}]` : ip}:${AGENT_PORT}`;
-
-function byAge(a: Obj, b: Obj): number {
-  const ta = a.metadata?.creationTimestamp ?? '', tb = b.metadata?.creationTimestamp ?? '';
-  return ta < tb ? -1 : ta > tb ? 1 : keyOf(a) < keyOf(b) ? -1 : 1;
+function placementCounts(reports: ReadonlyArray<[KubeObject, Report]>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [, r] of reports) {
+    if (r.kind !== 'status') continue;
+    for (const p of r.fields.placements ?? []) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import { Limiter } from '../../util/limiter.js';
+import type { AgentApi, AgentTarget } from './agent-client.js';
+import { isAgentCallError } from './errors.js';
+import type { AgentAction } from './plan.js';
+
+// Failed agent calls are retried with a capped exponential backoff per pod, name and version, so
+// a pod that keeps failing (or refusing) a call is not sent it on every pass. A call the agent
+// refuses (a 4xx answer) is given up after `maxRefusals`; the status then says so with the
+// agent's message, and a new version (a spec change) starts over.
+export type CallBackoffOptions = { baseMs?: number; maxMs?: number; maxRefusals?: number };
+
+type Entry = { failures: number; retryAt: number; message: string; refused: boolean; gaveUp: boolean };
+
+export class CallBackoff {
+  private readonly entries = new Map<string, Entry>();
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly maxRefusals: number;
+
+  constructor(opts: CallBackoffOptions = {}) {
+    this.baseMs = opts.baseMs ?? 1_000;
+    this.maxMs = opts.maxMs ?? 5 * 60_000;
+    this.maxRefusals = opts.maxRefusals ?? 3;
+  }
+
+  due(key: string, nowMs: number): boolean {
+    const e = this.entries.get(key);
+    return !e || (!e.gaveUp && nowMs >= e.retryAt);
+  }
+
+  failed(key: string, nowMs: number, message: string, refused: boolean): void {
+    const e = this.entries.get(key) ?? { failures: 0, retryAt: 0, message, refused, gaveUp: false };
+    e.failures++;
+    e.message = message;
+    e.refused = refused;
+    e.retryAt = nowMs + Math.min(this.maxMs, this.baseMs * 2 ** (e.failures - 1));
+    e.gaveUp = refused && e.failures >= this.maxRefusals;
+    this.entries.set(key, e);
+  }
+
+  succeeded(key: string): void { this.entries.delete(key); }
+
+  // The last failure of a call not yet succeeded: `refused` only once given up.
+  error(key: string): { message: string; refused: boolean } | undefined {
+    const e = this.entries.get(key);
+    return e && { message: e.message, refused: e.gaveUp };
+  }
+
+  // The earliest retry among calls still tried.
+  nextRetry(keys: Iterable<string>): number | undefined {
+    let next: number | undefined;
+    for (const k of keys) {
+      const e = this.entries.get(k);
+      if (e && !e.gaveUp) next = Math.min(next ?? Infinity, e.retryAt);
+    }
+    return next;
+  }
+
+  // Forgets calls whose key `keep` rejects (pods gone, versions replaced).
+  retain(keep: (key: string) => boolean): void {
+    for (const k of [...this.entries.keys()]) if (!keep(k)) this.entries.delete(k);
+  }
+
+  get size(): number { return this.entries.size; }
+}
+
+// The key of one call: the pod (by uid, so a new pod of the same name starts afresh), the name
+// and, for a PUT, the version asked for.
+export function callKey(podUid: string, act: AgentAction): string {
+  return act.op === 'put' ? `${podUid}|put|${act.name}|${act.source}#${act.digest ?? ''}` : `${podUid}|delete|${act.name}`;
+}
+
+export type ActResult = { sent: number; failed: number; skipped: number; keys: string[] };
+
+// Sends the planned calls (at most `concurrency` at once), each with the reconcile's signal.
+export async function act(
+  agents: AgentApi, actions: readonly AgentAction[], targets: ReadonlyMap<string, AgentTarget & { uid: string }>,
+  backoff: CallBackoff, nowMs: number, signal: AbortSignal, log: Logger, concurrency = 16,
+): Promise<ActResult> {
+  const limiter = new Limiter(concurrency);
+  const result: ActResult = { sent: 0, failed: 0, skipped: 0, keys: [] };
+  await Promise.all(actions.map((a) => limiter.run(async () => {
+    const t = targets.get(a.pod);
+    if (!t) return;
+    const key = callKey(t.uid, a);
+    result.keys.push(key);
+    if (!backoff.due(key, nowMs)) { result.skipped++; return; }
+    if (signal.aborted) return;
+    try {
+      if (a.op === 'put') await agents.put(t, a.name, a.digest ? { source: a.source, digest: a.digest } : { source: a.source }, signal);
+      else await agents.delete(t, a.name, signal);
+      backoff.succeeded(key);
+      result.sent++;
+    } catch (err) {
+      if (signal.aborted) return;
+      result.failed++;
+      const refused = isAgentCallError(err) && err.refused;
+      backoff.failed(key, nowMs, (err as Error).message, refused);
+      log.warn({ err, pod: a.pod, adapter: a.name, op: a.op, code: isAgentCallError(err) ? err.code : undefined }, 'agent call failed');
+    }
+  })));
+  return result;
+}
