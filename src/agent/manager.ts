@@ -5,9 +5,9 @@ import { join, sep } from 'node:path';
 import type { Logger } from '../util/log.js';
 import { backoffDelay, type RetryPolicy } from '../storage/retry.js';
 import type { AdapterCache, CacheEntry } from './cache.js';
-import { EngineRejectedError, EngineUnavailableError, type EngineAdapter, type EngineClient } from './engines/types.js';
+import { EngineRejectedError, EngineUnavailableError, EngineUnreachableError, type EngineAdapter, type EngineClient } from './engines/types.js';
 import type { AgentMetrics } from './metrics.js';
-import { toAgentFailure } from './s3-failure.js';
+import { toAgentFailure } from './failure.js';
 import { stageAdapter, type StagerDeps } from './stager.js';
 import { AgentFailure, isPermanent, type AdapterSpec, type AdapterState, type AdapterStatus, type FailureReason } from './types.js';
 
@@ -33,9 +33,14 @@ export interface ManagerOptions {
   metrics: AgentMetrics;
   log: Logger;
   reconcileIntervalMs: number;
-  // Backoff for transient failures (S3 unreachable, engine down).
+  // Backoff for an adapter's transient failures (S3 errors, a full disk, engine 5xx); after
+  // `maxAttempts` failed attempts in a row the adapter gives up with RetriesExhausted. An engine
+  // that does not answer at all is waited for instead, without counting attempts.
   retry: RetryPolicy;
 }
+
+// An adapter's backoff between attempts: 1 s doubling to 60 s, so ten attempts span minutes.
+export const ADAPTER_RETRY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 1_000, maxDelayMs: 60_000 };
 
 export class AdapterManager {
   private readonly records = new Map<string, AdapterRecord>();
@@ -44,6 +49,7 @@ export class AdapterManager {
   // What the engine holds, as far as the agent knows: name → path. Refreshed by every reconcile.
   private engineView = new Map<string, string>();
   private engineOk = false;
+  private engineError?: string;
   private timer?: NodeJS.Timeout;
   private reconciling?: Promise<void>;
   private persistChain: Promise<void> = Promise.resolve();
@@ -54,6 +60,8 @@ export class AdapterManager {
   private get stateFile(): string { return join(this.o.cache.root, 'state', 'wanted.json'); }
 
   get engineReachable(): boolean { return this.engineOk; }
+  // Why the engine cannot be used, while it cannot.
+  get engineProblem(): string | undefined { return this.engineOk ? undefined : this.engineError; }
 
   states(): AdapterState[] { return [...this.records.values()].map((r) => r.state); }
 
@@ -65,7 +73,7 @@ export class AdapterManager {
       for (const [name, spec] of Object.entries(saved)) this.put(name, spec, false);
       this.o.log.info({ adapters: Object.keys(saved).length }, 'restored wanted adapters');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.o.log.warn({ err: (err as Error).message }, 'ignoring an unreadable wanted-adapters file');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.o.log.warn({ err }, 'ignoring an unreadable wanted-adapters file');
     }
     await this.reconcile();
     this.schedule();
@@ -103,7 +111,11 @@ export class AdapterManager {
       r.attempts = 0;
       r.retryAt = undefined;
       r.generation++;
+      // A new goal: whatever the record showed for the previous spec (Failed, Unloading) no longer
+      // holds. A revert to the version still staged goes straight to loading (without this, a
+      // record Failed on v2 stayed Failed for good when v1 came back).
       if (!this.entryFits(r)) this.setState(r, 'Staging');
+      else if (r.state !== 'Loaded') this.setState(r, 'Staged');
     }
     if (persist) this.persist();
     this.kick(name);
@@ -155,16 +167,19 @@ export class AdapterManager {
     r.updatedAt = now();
   }
 
-  private fail(r: AdapterRecord, err: unknown): void {
-    const f = err instanceof AgentFailure ? err
-      : err instanceof EngineUnavailableError ? new AgentFailure('EngineUnavailable', err.message)
-      : err instanceof EngineRejectedError ? new AgentFailure('EngineRejected', err.message)
-      : toAgentFailure(err, 'staging');
-    r.error = { reason: f.reason, message: f.message };
+  private fail(r: AdapterRecord, err: unknown, what: string): void {
+    let f = toAgentFailure(err, what);
     r.attempts++;
+    if (!isPermanent(f.reason) && r.attempts >= this.o.retry.maxAttempts) {
+      f = new AgentFailure('RetriesExhausted', `gave up after ${r.attempts} attempts; the last error was ${f.reason}: ${f.message}. Fix the cause, then change the adapter's spec (a new source or digest) to try again`, f);
+    }
+    r.error = { reason: f.reason, message: f.message };
     r.retryAt = isPermanent(f.reason) ? undefined : Date.now() + backoffDelay(r.attempts - 1, this.o.retry);
     this.setState(r, 'Failed');
-    this.o.log.warn({ adapter: r.name, reason: f.reason, message: f.message, attempts: r.attempts }, 'adapter failed');
+    const cause = f.cause ?? f;
+    const fields = { adapter: r.name, reason: f.reason, attempts: r.attempts, retryInMs: r.retryAt === undefined ? null : r.retryAt - Date.now(), err: cause };
+    if (f.reason === 'Internal') this.o.log.error(fields, 'adapter failed on an unexpected error');
+    else this.o.log.warn(fields, 'adapter failed');
   }
 
   // One runner per name; a kick while it runs makes it go round once more.
@@ -182,7 +197,7 @@ export class AdapterManager {
         try {
           await this.step(r);
         } catch (err) {
-          this.o.log.error({ adapter: name, err: (err as Error).message }, 'unexpected error driving adapter');
+          this.o.log.error({ adapter: name, err }, 'unexpected error driving adapter');
         }
       } while (this.dirty.has(name) && !this.stopped);
     })().finally(() => this.running.delete(name));
@@ -208,7 +223,7 @@ export class AdapterManager {
         });
       } catch (err) {
         if (gen !== r.generation || abort.signal.aborted) return; // superseded: the next round restarts
-        this.fail(r, err);
+        this.fail(r, err, 'staging');
         return;
       } finally {
         if (r.abort === abort) r.abort = undefined;
@@ -256,9 +271,19 @@ export class AdapterManager {
       r.attempts = 0;
       r.error = undefined;
       this.setState(r, 'Loaded');
+      await this.pruneOlderVersions(r);
     } catch (err) {
-      if (err instanceof EngineUnavailableError) this.engineOk = false;
-      if (gen === r.generation) this.fail(r, err);
+      if (err instanceof EngineUnavailableError) this.engineDown(err);
+      if (gen !== r.generation) return;
+      if (err instanceof EngineUnreachableError) {
+        // The engine is (re)starting: wait for it. The reconcile loop loads Staged adapters as
+        // soon as the engine answers again.
+        r.error = { reason: 'EngineUnavailable', message: `${err.message}; waiting for the engine` };
+        this.setState(r, 'Staged');
+        return;
+      }
+      this.fail(r, err, 'loading');
+      return;
     } finally {
       this.o.metrics.loadDuration.observe({ engine: engine.kind, operation: 'load', result }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
@@ -272,8 +297,9 @@ export class AdapterManager {
       this.engineView.delete(r.name);
     } catch (err) {
       // Keep Unloading; the reconcile loop tries again.
+      if (err instanceof EngineUnavailableError) this.engineDown(err);
       r.error = { reason: err instanceof EngineUnavailableError ? 'EngineUnavailable' : 'EngineRejected', message: (err as Error).message };
-      this.o.log.warn({ adapter: r.name, err: (err as Error).message }, 'unload failed; will retry');
+      this.o.log.warn({ adapter: r.name, err }, 'unload failed; will retry');
       return;
     } finally {
       this.o.metrics.loadDuration.observe({ engine: this.o.engine.kind, operation: 'unload', result }, Number(process.hrtime.bigint() - t0) / 1e9);
@@ -289,6 +315,26 @@ export class AdapterManager {
   private updateView(list: EngineAdapter[]): void {
     this.engineView = new Map(list.map((a) => [a.name, a.path]));
     this.engineOk = true;
+    this.engineError = undefined;
+  }
+
+  private engineDown(err: Error): void {
+    this.engineOk = false;
+    this.engineError = err.message;
+  }
+
+  // Once a version is Loaded, the other staged versions of its name go, unless something still
+  // protects them (the engine holds the path, or another record points at it). With or without a
+  // disk budget: nothing else would ever remove them.
+  private async pruneOlderVersions(r: AdapterRecord): Promise<void> {
+    for (const e of this.o.cache.all()) {
+      if (e.name !== r.name || e.dir === r.entry?.dir || this.isProtected(e)) continue;
+      try {
+        await this.o.cache.remove(e, `superseded by ${r.entry?.digest ?? 'a newer version'}`);
+      } catch (err) {
+        this.o.log.warn({ adapter: r.name, dir: e.dir, err }, 'cannot remove an older staged version');
+      }
+    }
   }
 
   // Compares the wanted adapters with the engine's list and sets things right.
@@ -304,8 +350,8 @@ export class AdapterManager {
       list = await this.o.engine.list();
       this.updateView(list);
     } catch (err) {
-      if (this.engineOk) this.o.log.warn({ err: (err as Error).message }, 'engine not reachable');
-      this.engineOk = false;
+      if (this.engineOk) this.o.log.warn({ err }, 'engine not reachable');
+      this.engineDown(err as Error);
     }
     for (const r of this.records.values()) {
       if (this.running.has(r.name)) continue;
@@ -334,7 +380,7 @@ export class AdapterManager {
           await this.o.engine.unload(a.name);
           this.engineView.delete(a.name);
         } catch (err) {
-          this.o.log.warn({ adapter: a.name, err: (err as Error).message }, 'unload failed');
+          this.o.log.warn({ adapter: a.name, err }, 'unload failed');
         }
       }
     }
@@ -356,7 +402,7 @@ export class AdapterManager {
       const tmp = `${this.stateFile}.tmp`;
       await writeFile(tmp, text);
       await rename(tmp, this.stateFile);
-    }).catch((err: unknown) => this.o.log.error({ err: (err as Error).message }, 'cannot save the wanted adapters'));
+    }).catch((err: unknown) => this.o.log.error({ err }, 'cannot save the wanted adapters'));
   }
 
   async idle(): Promise<void> {

@@ -1,75 +1,125 @@
-// The agent's HTTP API (fastify): /v1/adapters behind the bearer token, plus health, readiness
-// and metrics.
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { TokenFile } from './auth.js';
+// The agent's HTTP API (fastify). Private by default: every route needs the bearer token unless
+// it is declared public (config.public: /healthz, /readyz, /metrics). Two independent checks,
+// both on what the router matched, never on the raw URL (the router decodes "%76" to "v", so a
+// check on the text can be walked around):
+// - a root hook refuses any request whose matched route is not public, unknown routes included
+//   (an unauthenticated caller gets 401 for every path, so it learns nothing about which exist);
+// - the /v1 routes live in one encapsulated plugin whose own hook checks the token again.
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AllowedSources } from '../contracts/allowed-sources.js';
 import { firstIssue, PutAdapterBody } from '../contracts/agent-api.js';
+import type { Logger } from '../util/log.js';
+import type { TokenFile } from './auth.js';
+import { fromFrameworkError, sendError } from './errors.js';
 import type { AdapterManager } from './manager.js';
 import type { AgentMetrics } from './metrics.js';
 import { dns1123LabelProblem } from './names.js';
+import { TLS_OPTIONS, type TlsPair } from './tls.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    // Reachable without the token. Only health, readiness and metrics set it.
+    public?: boolean;
+  }
+}
 
 export interface ServerDeps {
   manager: AdapterManager;
   metrics: AgentMetrics;
   token: TokenFile;
   ready: () => { ready: boolean; reasons: string[] };
+  allowedSources: AllowedSources;
+  log: Logger;
+  // TLS key and certificate (PEM); plain HTTP without.
+  tls?: TlsPair;
 }
 
-type ErrorBody = { error: { field?: string; message: string } };
-const err = (message: string, field?: string): ErrorBody => ({ error: field ? { field, message } : { message } });
+// Node's limit on the request head; above it Node answers 431 before any route runs.
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+const authorized = (token: TokenFile, req: FastifyRequest) => token.check(req.headers.authorization);
 
 export function buildServer(d: ServerDeps): FastifyInstance {
   // No fastify logger: it would log request headers, bearer token included.
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const options: FastifyServerOptions = {
+    logger: false,
+    bodyLimit: 64 * 1024,
+    // Malformed URLs are refused before routing, in the catalogue's shape.
+    frameworkErrors: (e, _req, reply) => { void sendError(reply, 'BadRequest', e.message); },
+  };
+  // An https.Server behaves as the http one for everything here; fastify's types split on it.
+  const app = (d.tls
+    ? Fastify({ ...options, https: { key: d.tls.key, cert: d.tls.cert, ...TLS_OPTIONS, maxHeaderSize: MAX_HEADER_BYTES } } as FastifyServerOptions)
+    : Fastify({ ...options, http: { maxHeaderSize: MAX_HEADER_BYTES } } as FastifyServerOptions)) as FastifyInstance;
+
+  // JSON bodies only: anything else is 415.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/v1/') && req.url !== '/v1') return;
-    if (!d.token.check(req.headers.authorization)) {
-      await reply.code(401).header('www-authenticate', 'Bearer').send(err('missing or wrong bearer token'));
-    }
+    if (req.routeOptions.config?.public === true) return;
+    if (!authorized(d.token, req)) return sendError(reply, 'Unauthorized');
   });
 
-  app.setErrorHandler(async (e: { statusCode?: number; message: string }, _req, reply) => {
-    const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
-    await reply.code(status).send(err(status === 500 ? 'internal error' : e.message));
+  app.setErrorHandler(async (e: { code?: string; name?: string; statusCode?: number; message: string }, req, reply) => {
+    const mapped = fromFrameworkError(e);
+    if (mapped.code === 'Internal') d.log.error({ err: e, method: req.method, route: req.routeOptions.url }, 'request failed');
+    return sendError(reply, mapped.code, mapped.message);
   });
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(err(`no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler(async (req, reply) => sendError(reply, 'NotFound', `no route ${req.method} ${req.url.split('?')[0]}`));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  const pub = { config: { public: true } };
+  app.get('/healthz', pub, async () => ({ status: 'ok' }));
+  app.get('/readyz', pub, async (_req, reply) => {
     const r = d.ready();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons });
   });
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
+  app.get('/metrics', pub, async (_req, reply) => reply.header('content-type', d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
 
-  const checkName = (name: string) => dns1123LabelProblem(name);
-
-  app.get('/v1/adapters', async () => ({ adapters: d.manager.list() }));
-
-  app.get<{ Params: { name: string } }>('/v1/adapters/:name', async (req, reply) => {
-    const problem = checkName(req.params.name);
-    if (problem) return reply.code(400).send(err(`name ${problem}`, 'name'));
-    const s = d.manager.get(req.params.name);
-    return s ? s : reply.code(404).send(err(`no adapter "${req.params.name}"`, 'name'));
-  });
-
-  app.put<{ Params: { name: string } }>('/v1/adapters/:name', async (req, reply) => {
-    const problem = checkName(req.params.name);
-    if (problem) return reply.code(400).send(err(`name ${problem}`, 'name'));
-    const body = PutAdapterBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      const i = firstIssue(body.error);
-      return reply.code(400).send(err(`${i.field}: ${i.message}`, i.field));
-    }
-    const s = d.manager.put(req.params.name, { source: body.data.source, digest: body.data.digest });
-    return reply.code(s.state === 'Loaded' || s.state === 'Failed' ? 200 : 202).send(s);
-  });
-
-  app.delete<{ Params: { name: string } }>('/v1/adapters/:name', async (req, reply) => {
-    const problem = checkName(req.params.name);
-    if (problem) return reply.code(400).send(err(`name ${problem}`, 'name'));
-    const s = d.manager.delete(req.params.name);
-    return s ? reply.code(202).send(s) : reply.code(204).send();
-  });
-
+  void app.register(v1Routes(d), { prefix: '/v1' });
   return app;
+}
+
+function v1Routes(d: ServerDeps): FastifyPluginAsync {
+  return async (v1) => {
+    // The plugin's own guard: holds even if a route is ever marked public by mistake.
+    v1.addHook('onRequest', async (req, reply) => {
+      if (!authorized(d.token, req)) return sendError(reply, 'Unauthorized');
+    });
+
+    const badName = (name: string, reply: FastifyReply) => {
+      const problem = dns1123LabelProblem(name);
+      return problem ? sendError(reply, 'InvalidName', `name ${problem}`, 'name') : undefined;
+    };
+
+    v1.get('/adapters', async () => ({ adapters: d.manager.list() }));
+
+    v1.get<{ Params: { name: string } }>('/adapters/:name', async (req, reply) => {
+      const bad = badName(req.params.name, reply);
+      if (bad) return bad;
+      const s = d.manager.get(req.params.name);
+      return s ? s : sendError(reply, 'AdapterNotFound', `no adapter "${req.params.name}"`, 'name');
+    });
+
+    v1.put<{ Params: { name: string } }>('/adapters/:name', async (req, reply) => {
+      const bad = badName(req.params.name, reply);
+      if (bad) return bad;
+      const body = PutAdapterBody.safeParse(req.body ?? {});
+      if (!body.success) {
+        const i = firstIssue(body.error);
+        return sendError(reply, 'InvalidBody', `${i.field}: ${i.message}`, i.field);
+      }
+      if (!d.allowedSources.allows(body.data.source)) {
+        return sendError(reply, 'SourceNotAllowed', `source ${body.data.source} is not under the allowed sources of this BaseModel (${d.allowedSources.describe()}); nothing was staged`, 'source');
+      }
+      const s = d.manager.put(req.params.name, { source: body.data.source, digest: body.data.digest });
+      return reply.code(s.state === 'Loaded' || s.state === 'Failed' ? 200 : 202).send(s);
+    });
+
+    v1.delete<{ Params: { name: string } }>('/adapters/:name', async (req, reply) => {
+      const bad = badName(req.params.name, reply);
+      if (bad) return bad;
+      const s = d.manager.delete(req.params.name);
+      return s ? reply.code(202).send(s) : reply.code(204).send();
+    });
+  };
 }

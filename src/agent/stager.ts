@@ -2,6 +2,7 @@
 // the digest, validate the files, and rename into place. Nothing invalid ever reaches adapters/.
 import { rm } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { AllowedSources } from '../contracts/allowed-sources.js';
 import type { Logger } from '../util/log.js';
 import { downloadPrefix, listRemoteFiles } from '../storage/download.js';
 import type { Limiter } from '../storage/limiter.js';
@@ -10,9 +11,9 @@ import { s3ErrorCode } from '../storage/s3-errors.js';
 import { formatS3Uri, parseS3Uri } from '../storage/s3-uri.js';
 import type { AdapterCache, CacheEntry } from './cache.js';
 import type { AgentMetrics } from './metrics.js';
-import { toAgentFailure } from './s3-failure.js';
+import { toAgentFailure } from './failure.js';
 import { AgentFailure, type AdapterSpec } from './types.js';
-import { checkTotalSize, validateAdapterFolder, type AdapterLimits } from './validate/adapter.js';
+import { checkListing, validateAdapterFolder, type AdapterLimits } from './validate/adapter.js';
 
 export interface StagerDeps {
   client: S3Client;
@@ -22,6 +23,8 @@ export interface StagerDeps {
   concurrency: number;
   retry: RetryPolicy;
   limits: AdapterLimits;
+  // The BaseModel's allowed sources; checked again here for specs restored from disk.
+  allowedSources?: AllowedSources;
   metrics: AgentMetrics;
   log: Logger;
   // Folders that must not be evicted (wanted, or registered in the engine).
@@ -39,6 +42,9 @@ export async function stageAdapter(
     const loc = (() => {
       try { return parseS3Uri(spec.source, 'source'); } catch (err) { throw toAgentFailure(err, 'source'); }
     })();
+    if (d.allowedSources && !d.allowedSources.allows(loc)) {
+      throw new AgentFailure('SourceNotAllowed', `source ${spec.source} is not under the allowed sources of this BaseModel (${d.allowedSources.describe()})`);
+    }
     if (spec.digest) {
       const hit = d.cache.find(name, spec.digest);
       if (hit) {
@@ -48,7 +54,7 @@ export async function stageAdapter(
       }
     }
     const source = formatS3Uri(loc);
-    const files = await listRemoteFiles(d.client, loc, { retry: d.retry, signal: opts.signal, onError: onS3Error })
+    const files = await listRemoteFiles(d.client, loc, { retry: d.retry, signal: opts.signal, onError: onS3Error, maxObjects: d.limits.maxObjects })
       .catch((err: unknown) => { throw toAgentFailure(err, `listing ${source}`); });
     const same = d.cache.findMatching(name, source, files);
     if (same) {
@@ -59,7 +65,7 @@ export async function stageAdapter(
       result = 'cached';
       return same;
     }
-    checkTotalSize(files, d.limits.maxBytes);
+    checkListing(files, d.limits);
     const total = files.reduce((n, f) => n + f.size, 0);
     const release = await d.cache.reserve(total, d.isProtected);
     if (!release) {

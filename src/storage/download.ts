@@ -13,6 +13,8 @@ import { relativePathOf } from './rel-path.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { isTransientS3Error } from './s3-errors.js';
 import { listObjects } from './s3-objects.js';
+
+export { TooManyObjectsError } from './s3-objects.js';
 import { folderPrefix, type S3Location } from './s3-uri.js';
 
 export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
@@ -48,10 +50,10 @@ export class SourceEmptyError extends Error {
 // Lists the prefix (retrying transient errors) and maps keys to safe relative paths.
 export async function listRemoteFiles(
   client: S3Client, source: S3Location,
-  opts: { retry?: RetryPolicy; signal?: AbortSignal; onError?: (err: unknown) => void } = {},
+  opts: { retry?: RetryPolicy; signal?: AbortSignal; onError?: (err: unknown) => void; maxObjects?: number } = {},
 ): Promise<RemoteFile[]> {
   const prefix = folderPrefix(source.prefix);
-  const objects = await withRetry(() => listObjects(client, source.bucket, prefix, opts.signal), {
+  const objects = await withRetry(() => listObjects(client, source.bucket, prefix, opts.signal, opts.maxObjects), {
     policy: opts.retry ?? DEFAULT_RETRY, isTransient: isTransientS3Error, signal: opts.signal, onError: (e) => opts.onError?.(e),
   });
   const files: RemoteFile[] = [];

@@ -14,16 +14,29 @@ export interface S3ObjectInfo {
   lastModified?: Date;
 }
 
-// Every object under `prefix` (all pages), in the order S3 returns them (by key).
-export async function listObjects(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<S3ObjectInfo[]> {
+export class TooManyObjectsError extends Error {
+  constructor(readonly uri: string, readonly limit: number) {
+    super(`more than ${limit} objects under ${uri} (listing stopped there)`);
+    this.name = 'TooManyObjectsError';
+  }
+}
+
+// Every object under `prefix` (all pages), in the order S3 returns them (by key). With `maxKeys`,
+// listing stops as soon as more than that many keys are seen (TooManyObjectsError): a prefix of
+// millions of keys costs at most one page beyond the limit, in time and memory.
+export async function listObjects(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal, maxKeys = Infinity): Promise<S3ObjectInfo[]> {
   const out: S3ObjectInfo[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
+    const left = maxKeys - out.length + 1; // one more than allowed is enough to know
+    const page = await client.send(new ListObjectsV2Command({
+      Bucket: bucket, Prefix: prefix, ContinuationToken: token, ...(Number.isFinite(left) ? { MaxKeys: Math.min(1000, left) } : {}),
+    }), { abortSignal: signal });
     for (const o of page.Contents ?? []) {
       if (o.Key === undefined) continue;
       out.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag, lastModified: o.LastModified });
     }
+    if (out.length > maxKeys) throw new TooManyObjectsError(`s3://${bucket}/${prefix}`, maxKeys);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;

@@ -92,3 +92,35 @@ describe('SglangClient against SGLang answers', () => {
     expect((e as Error).message).toMatch(/exceeds max_lora_rank/);
   });
 });
+
+describe('engine API key (--api-key)', () => {
+  it('vLLM: sends the key as a bearer token on every call; without it the engine refuses and the error says why', async () => {
+    fake = await startFakeVllm({ apiKey: 'k3y-123' });
+    let key = 'k3y-123';
+    const c = new VllmClient({ url: fake.url, apiKey: () => key });
+    expect(await c.load('a1', '/cache/a1')).toBe('loaded');
+    expect(await c.list()).toEqual([{ name: 'a1', path: '/cache/a1' }]);
+    expect(await c.unload('a1')).toBe('unloaded');
+    expect(fake.refused ?? 0).toBe(0);
+
+    key = 'rotated-but-wrong';
+    const wrong = await c.load('a1', '/cache/a1').catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(EngineUnavailableError);
+    expect((wrong as Error).message).toMatch(/refused the agent's API key \(HTTP 401\).*differs from the engine's --api-key/);
+    const none = await new VllmClient(fake.url).list().catch((e: unknown) => e);
+    expect((none as Error).message).toMatch(/GRAFT_AGENT_ENGINE_API_KEY_FILE/);
+    expect(await new VllmClient(fake.url).ready()).toBe(false);
+    expect(fake.refused).toBe(3);
+    expect(fake.loaded.size).toBe(0);
+  });
+
+  it('SGLang: the same on its unprefixed LoRA paths', async () => {
+    fake = await startFakeSglang({ apiKey: 'k3y-456' });
+    const c = new SglangClient({ url: fake.url, apiKey: () => 'k3y-456' });
+    expect(await c.load('a1', '/cache/a1')).toBe('loaded');
+    expect(await c.list()).toEqual([{ name: 'a1', path: '/cache/a1' }]);
+    const e = await new SglangClient(fake.url).unload('a1').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(EngineUnavailableError);
+    expect(fake.loaded.has('a1')).toBe(true);
+  });
+});

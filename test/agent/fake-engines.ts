@@ -8,7 +8,23 @@ export interface FakeEngine {
   calls: Array<{ path: string; body: Record<string, unknown> }>;
   // The next POST answers this (status, JSON body) once.
   failNext?: { status: number; body: unknown };
+  // Requests refused for a missing or wrong API key.
+  refused?: number;
   close(): Promise<void>;
+}
+
+// `--api-key`: vLLM checks "Authorization: Bearer <key>" on every /v1 path, SGLang on every path
+// but /health* and /metrics*; both answer 401 {"error": "Unauthorized"} (their middlewares).
+function guard(app: FastifyInstance, apiKey: string | undefined, guarded: (path: string) => boolean, fake: Omit<FakeEngine, 'url' | 'close'>): void {
+  if (!apiKey) return;
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (req.method === 'OPTIONS' || !guarded(path)) return;
+    if (req.headers.authorization !== `Bearer ${apiKey}`) {
+      fake.refused = (fake.refused ?? 0) + 1;
+      return reply.code(401).send({ error: 'Unauthorized' });
+    }
+  });
 }
 
 async function listen(app: FastifyInstance, fake: Omit<FakeEngine, 'url' | 'close'>): Promise<FakeEngine> {
@@ -18,12 +34,13 @@ async function listen(app: FastifyInstance, fake: Omit<FakeEngine, 'url' | 'clos
 
 // vLLM ≥ 0.8 (error shape {"error": {...}}) or older (flat {"object": "error", ...});
 // `inplace: false` plays a vLLM that predates load_inplace.
-export async function startFakeVllm(opts: { shape?: 'nested' | 'flat'; inplace?: boolean; model?: string } = {}): Promise<FakeEngine> {
+export async function startFakeVllm(opts: { shape?: 'nested' | 'flat'; inplace?: boolean; model?: string; apiKey?: string } = {}): Promise<FakeEngine> {
   const shape = opts.shape ?? 'nested';
   const inplace = opts.inplace ?? true;
   const model = opts.model ?? 'base';
   const app = Fastify();
   const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [] };
+  guard(app, opts.apiKey, (path) => path.startsWith('/v1'), fake);
   const error = (message: string, type: string, code: number) =>
     shape === 'nested' ? { error: { message, type, param: null, code } } : { object: 'error', message, type, param: null, code };
   app.get('/v1/models', async () => ({
@@ -64,10 +81,11 @@ export async function startFakeVllm(opts: { shape?: 'nested' | 'flat'; inplace?:
 }
 
 // SGLang: {success, error_message, loaded_adapters} with 200 on success, 400 otherwise.
-export async function startFakeSglang(opts: { model?: string } = {}): Promise<FakeEngine> {
+export async function startFakeSglang(opts: { model?: string; apiKey?: string } = {}): Promise<FakeEngine> {
   const model = opts.model ?? 'base';
   const app = Fastify();
   const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [] };
+  guard(app, opts.apiKey, (path) => !path.startsWith('/health') && !path.startsWith('/metrics'), fake);
   const names = () => `dict_keys([${[...fake.loaded.keys()].map((k) => `'${k}'`).join(', ')}])`;
   app.get('/v1/models', async () => ({
     object: 'list',

@@ -16,6 +16,7 @@ import { createS3Client } from '../../src/storage/s3-client.js';
 import { silentLogger } from '../../src/util/log.js';
 import { startFakeSglang, startFakeVllm, type FakeEngine } from './fake-engines.js';
 import { digestOf, readFixture } from './fixtures.js';
+import { freePort } from '../support/ports.js';
 
 let root: string;
 let fake: FakeEngine | undefined;
@@ -28,11 +29,10 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function setup(engine: EngineClient, budget = 0) {
+async function setup(engine: EngineClient, budget = 0, retry = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 }) {
   const metrics = new AgentMetrics(() => [], () => 0, false);
   const cache = new AdapterCache(root, budget, silentLogger);
   await cache.init();
-  const retry = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 };
   const manager = new AdapterManager({
     engine, cache, metrics, log: silentLogger, reconcileIntervalMs: 60_000, retry,
     stager: { client, limiter: new Limiter(2), partSize: 1 << 20, concurrency: 2, retry, metrics, log: silentLogger, limits: { maxRank: 16, maxBytes: 1 << 30 } },
@@ -41,8 +41,8 @@ async function setup(engine: EngineClient, budget = 0) {
 }
 
 // Puts a real adapter into the cache the way a download would.
-async function seed(cache: AdapterCache, name: string, source: string): Promise<CacheEntry> {
-  const files = await readFixture('gpt2-causal-tigrinya');
+async function seed(cache: AdapterCache, name: string, source: string, fixture = 'gpt2-causal-tigrinya'): Promise<CacheEntry> {
+  const files = await readFixture(fixture);
   const tmp = await cache.newStagingDir(name);
   for (const [p, b] of Object.entries(files)) await writeFile(join(tmp, p), b);
   return cache.commit(tmp, {
@@ -188,5 +188,162 @@ describe('AdapterCache', () => {
     expect(again.all().map((x) => x.dir)).toEqual([e.dir]);
     expect((await readdir(join(root, 'adapters', 'a'))).sort()).toEqual([e.dir.split('/').at(-1)]);
     expect(await readdir(join(root, '.staging'))).toEqual([]);
+  });
+});
+
+describe('AdapterManager recovery', () => {
+  // The S3 client of these tests points at a closed port: any download fails with ECONNREFUSED.
+  const waitRetry = async (manager: AdapterManager, name: string) => {
+    for (let i = 0; i < 100 && manager.get(name)!.state === 'Failed'; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      await manager.reconcile();
+      await manager.idle();
+    }
+  };
+
+  it.each([
+    ['a permanent staging failure (InvalidSource)', 's3://bucket/a1/v2/../x/'],
+    ['transient failures that run out (RetriesExhausted)', 's3://bucket/a1/v2/'],
+  ])('reverts to the version still staged after %s: Loaded again, no engine call needed', async (_what, v2) => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const v1 = await seed(cache, 'a1', 's3://bucket/a1/v1/');
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    const loadsBefore = fake.calls.length;
+
+    manager.put('a1', { source: v2 });
+    await manager.idle();
+    await waitRetry(manager, 'a1');
+    const failed = manager.get('a1')!;
+    expect(failed.state).toBe('Failed');
+    expect(['InvalidSource', 'RetriesExhausted']).toContain(failed.error!.reason);
+    expect(fake.loaded.get('a1')).toBe(v1.dir); // the engine kept serving v1
+
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Loaded', digest: v1.digest, path: v1.dir, attempts: 0 });
+    expect(manager.get('a1')!.error).toBeUndefined();
+    expect(fake.calls.length).toBe(loadsBefore); // already held from that folder: nothing to do
+    await manager.stop();
+  });
+
+  it('reverts and loads again when the engine no longer holds the old version', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const v1 = await seed(cache, 'a1', 's3://bucket/a1/v1/');
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    manager.put('a1', { source: 's3://bucket/a1/v2/../x/' });
+    await manager.idle();
+    fake.loaded.clear(); // an engine restart meanwhile
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.loaded.get('a1')).toBe(v1.dir);
+    await manager.stop();
+  });
+
+  it('gives up on transient failures after maxAttempts with RetriesExhausted naming the last error; a changed spec starts afresh', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url), 0, { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 10 });
+    manager.put('b1', { source: 's3://bucket/b1/' });
+    await manager.idle();
+    expect(manager.get('b1')).toMatchObject({ state: 'Failed', attempts: 1, error: { reason: 'S3Error' } });
+    await waitRetry(manager, 'b1');
+    await new Promise((r) => setTimeout(r, 30));
+    await manager.reconcile();
+    await manager.idle();
+    const s = manager.get('b1')!;
+    expect(s).toMatchObject({ state: 'Failed', attempts: 3, error: { reason: 'RetriesExhausted' } });
+    expect(s.error!.message).toMatch(/gave up after 3 attempts; the last error was S3Error: .*ECONNREFUSED/);
+    // Permanent now: the reconcile loop leaves it alone.
+    await new Promise((r) => setTimeout(r, 30));
+    await manager.reconcile();
+    await manager.idle();
+    expect(manager.get('b1')!.attempts).toBe(3);
+    // The same spec again changes nothing; a changed one starts from zero attempts.
+    expect(manager.put('b1', { source: 's3://bucket/b1/' }).attempts).toBe(3);
+    const e = await seed(cache, 'b1', 's3://bucket/b1-fixed/');
+    manager.put('b1', { source: 's3://bucket/b1-fixed/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('b1')).toMatchObject({ state: 'Loaded', attempts: 0 });
+    await manager.stop();
+  });
+
+  it('waits for an engine that does not answer without counting attempts, and loads once it does', async () => {
+    fake = await startFakeVllm();
+    const endpoint = { url: `http://127.0.0.1:${await freePort()}` };
+    const { cache, manager } = await setup(new VllmClient(endpoint), 0, { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 });
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    for (let i = 0; i < 5; i++) {
+      await manager.reconcile();
+      await manager.idle();
+    }
+    expect(manager.get('a1')).toMatchObject({ state: 'Staged', attempts: 0, error: { reason: 'EngineUnavailable' } });
+    expect(manager.engineProblem).toMatch(/cannot be reached/);
+    endpoint.url = fake.url; // the engine is up
+    await manager.reconcile();
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Loaded', attempts: 0 });
+    expect(manager.get('a1')!.error).toBeUndefined();
+    await manager.stop();
+  });
+});
+
+describe('older versions leave the disk', () => {
+  it.each([0, 1 << 30])('once a new version is Loaded, unprotected older folders of the name are removed (budget %i)', async (budget) => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url), budget);
+    const v1 = await seed(cache, 'a1', 's3://bucket/a1/v1/');
+    const v2 = await seed(cache, 'a1', 's3://bucket/a1/v2/', 'gpt2-seqcls-c_attn');
+    const other = await seed(cache, 'b1', 's3://bucket/b1/');
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    // v1 Loaded: v2 (never loaded, staged earlier) is not protected and goes too.
+    expect(cache.all().map((e) => e.dir).sort()).toEqual([v1.dir, other.dir].sort());
+    const v2again = await seed(cache, 'a1', 's3://bucket/a1/v2/', 'gpt2-seqcls-c_attn');
+    expect(v2again.dir).toBe(v2.dir);
+    manager.put('a1', { source: 's3://bucket/a1/v2/', digest: v2.digest });
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Loaded', path: v2.dir });
+    expect(fake.loaded.get('a1')).toBe(v2.dir);
+    expect(cache.all().map((e) => e.dir).sort()).toEqual([v2.dir, other.dir].sort());
+    expect(await readdir(join(root, 'adapters', 'a1'))).toEqual([v2.dir.split('/').at(-1)]);
+    await manager.stop();
+  });
+
+  it('keeps an older folder the engine still holds (under any name)', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const v1 = await seed(cache, 'a1', 's3://bucket/a1/v1/');
+    const v2 = await seed(cache, 'a1', 's3://bucket/a1/v2/', 'gpt2-seqcls-c_attn');
+    fake.loaded.set('pinned-copy', v1.dir); // someone registered v1's folder under another name
+    manager.put('a1', { source: 's3://bucket/a1/v2/', digest: v2.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(cache.all().map((e) => e.dir).sort()).toEqual([v1.dir, v2.dir].sort());
+    await manager.stop();
+  });
+
+  it('keeps the old version while the new one fails', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const v1 = await seed(cache, 'a1', 's3://bucket/a1/v1/');
+    const v2 = await seed(cache, 'a1', 's3://bucket/a1/v2/', 'gpt2-seqcls-c_attn');
+    manager.put('a1', { source: 's3://bucket/a1/v1/', digest: v1.digest });
+    await manager.idle();
+    await seed(cache, 'a1', 's3://bucket/a1/v2/', 'gpt2-seqcls-c_attn');
+    fake.failNext = { status: 400, body: { error: { message: 'LoRA rank 8 is greater than max_lora_rank 4.', type: 'BadRequestError', param: null, code: 400 } } };
+    manager.put('a1', { source: 's3://bucket/a1/v2/', digest: v2.digest });
+    await manager.idle();
+    expect(manager.get('a1')).toMatchObject({ state: 'Failed', error: { reason: 'EngineRejected' } });
+    expect(fake.loaded.get('a1')).toBe(v1.dir);
+    expect(cache.find('a1', v1.digest)).toBeDefined();
+    await manager.stop();
   });
 });

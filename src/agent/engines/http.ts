@@ -1,5 +1,5 @@
 // A small JSON-over-HTTP helper for engine clients: timeouts, and errors that keep the status.
-import { EngineUnavailableError, type EngineAdapter } from './types.js';
+import { EngineUnavailableError, EngineUnreachableError, type EngineAdapter } from './types.js';
 
 export interface HttpAnswer {
   status: number;
@@ -7,17 +7,32 @@ export interface HttpAnswer {
   json: unknown; // undefined when the body is not JSON
 }
 
-export async function call(base: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<HttpAnswer> {
+// Where an engine is and how to call it: the engine's API key (vLLM and SGLang `--api-key`, which
+// both check "Authorization: Bearer <key>") goes on every call when one is configured.
+export interface EngineEndpoint {
+  url: string;
+  apiKey?: () => string;
+}
+
+export async function call(engine: EngineEndpoint, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<HttpAnswer> {
+  const base = engine.url;
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (engine.apiKey) headers.authorization = `Bearer ${engine.apiKey()}`;
   let res: Response;
   try {
     res = await fetch(new URL(path, base), {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw new EngineUnavailableError(`${method} ${path}: the engine at ${base} cannot be reached (${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message})`, err);
+    const why = (err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message;
+    // A call that timed out reached an engine that did not finish: an attempt that counts. No
+    // connection at all is an engine (re)starting: waited for.
+    if ((err as Error).name === 'TimeoutError') throw new EngineUnavailableError(`${method} ${path}: the engine at ${base} did not answer within ${timeoutMs} ms`, err);
+    throw new EngineUnreachableError(`${method} ${path}: the engine at ${base} cannot be reached (${why})`, err);
   }
   const text = await res.text();
   let json: unknown;
@@ -25,6 +40,10 @@ export async function call(base: string, method: 'GET' | 'POST', path: string, b
     json = text ? JSON.parse(text) : undefined;
   } catch {
     json = undefined;
+  }
+  if (res.status === 401 || res.status === 403) {
+    // Both engines answer 401 {"error": "Unauthorized"} to a missing or wrong key.
+    throw new EngineUnavailableError(`${method} ${path}: the engine at ${base} refused the agent's API key (HTTP ${res.status}): ${engine.apiKey ? 'the key in the engine-key Secret differs from the engine\'s --api-key' : 'the engine has --api-key set; give the agent the same key (GRAFT_AGENT_ENGINE_API_KEY_FILE)'}`);
   }
   return { status: res.status, text, json };
 }
@@ -53,8 +72,8 @@ export function adaptersFromModels(a: HttpAnswer): Array<{ name: string; path: s
 }
 
 // Both engines list their adapters through GET /v1/models (entries with a parent; root = the path).
-export async function listAdapters(baseUrl: string): Promise<EngineAdapter[]> {
-  const a = await call(baseUrl, 'GET', '/v1/models', undefined, 10_000);
+export async function listAdapters(engine: EngineEndpoint): Promise<EngineAdapter[]> {
+  const a = await call(engine, 'GET', '/v1/models', undefined, 10_000);
   if (a.status !== 200) throw new EngineUnavailableError(`GET /v1/models answered ${a.status}: ${errorMessage(a)}`);
   return adaptersFromModels(a);
 }

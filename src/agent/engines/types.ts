@@ -28,6 +28,15 @@ export class EngineUnavailableError extends Error {
   }
 }
 
+// No answer at all (connection refused, timeout): the engine is starting or restarting. Waiting
+// for it is not a failure of the adapter.
+export class EngineUnreachableError extends EngineUnavailableError {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause);
+    this.name = 'EngineUnreachableError';
+  }
+}
+
 // The engine refused the request (4xx): repeating it will not help.
 export class EngineRejectedError extends Error {
   constructor(readonly status: number, message: string) {

@@ -1,20 +1,25 @@
 // vLLM's runtime LoRA API (VLLM_ALLOW_RUNTIME_LORA_UPDATING=true): /v1/load_lora_adapter,
 // /v1/unload_lora_adapter, /v1/models.
-import { call, listAdapters, errorMessage } from './http.js';
+import { call, listAdapters, errorMessage, type EngineEndpoint } from './http.js';
 import { EngineRejectedError, EngineUnavailableError, type EngineAdapter, type EngineClient, type LoadOutcome } from './types.js';
 
 export class VllmClient implements EngineClient {
   readonly kind = 'vllm' as const;
-  constructor(readonly baseUrl: string, private readonly timeoutMs = 120_000) {}
+  private readonly engine: EngineEndpoint;
+  constructor(engine: string | EngineEndpoint, private readonly timeoutMs = 120_000) {
+    this.engine = typeof engine === 'string' ? { url: engine } : engine;
+  }
+
+  get baseUrl(): string { return this.engine.url; }
 
   list(): Promise<EngineAdapter[]> {
-    return listAdapters(this.baseUrl);
+    return listAdapters(this.engine);
   }
 
   async load(name: string, path: string, opts: { replace?: boolean } = {}): Promise<LoadOutcome> {
     const body: Record<string, unknown> = { lora_name: name, lora_path: path };
     if (opts.replace) body.load_inplace = true;
-    const a = await call(this.baseUrl, 'POST', '/v1/load_lora_adapter', body, this.timeoutMs);
+    const a = await call(this.engine, 'POST', '/v1/load_lora_adapter', body, this.timeoutMs);
     if (a.status === 200) return 'loaded';
     const msg = errorMessage(a);
     // 400 "The lora adapter 'x' has already been loaded." (load_inplace not set, or not known to
@@ -28,7 +33,7 @@ export class VllmClient implements EngineClient {
   }
 
   async unload(name: string): Promise<'unloaded' | 'absent'> {
-    const a = await call(this.baseUrl, 'POST', '/v1/unload_lora_adapter', { lora_name: name }, this.timeoutMs);
+    const a = await call(this.engine, 'POST', '/v1/unload_lora_adapter', { lora_name: name }, this.timeoutMs);
     if (a.status === 200) return 'unloaded';
     const msg = errorMessage(a);
     // 404 "The lora adapter 'x' cannot be found." (some versions answer 400 with the same text).
@@ -39,7 +44,7 @@ export class VllmClient implements EngineClient {
 
   async ready(): Promise<boolean> {
     try {
-      return (await call(this.baseUrl, 'GET', '/v1/models', undefined, 5_000)).status === 200;
+      return (await call(this.engine, 'GET', '/v1/models', undefined, 5_000)).status === 200;
     } catch {
       return false;
     }

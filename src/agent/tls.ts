@@ -1,0 +1,44 @@
+// The agent's TLS certificate and key from the mounted kubernetes.io/tls Secret. The files are
+// looked at every few seconds; when they change (the operator rotated the Secret and the kubelet
+// swapped the volume) and the new pair is valid, the running server takes it for new connections.
+// A half-written or mismatched pair is ignored until it becomes valid.
+import { readFile } from 'node:fs/promises';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { Logger } from '../util/log.js';
+
+export interface TlsPair { key: string; cert: string }
+
+export const TLS_OPTIONS = { minVersion: 'TLSv1.3' } as const satisfies SecureContextOptions;
+
+export async function readTlsPair(certFile: string, keyFile: string): Promise<TlsPair> {
+  const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  // Throws on a bad PEM or a key that does not match the certificate.
+  createSecureContext({ cert, key, ...TLS_OPTIONS });
+  return { cert, key };
+}
+
+// Calls `apply` with each new valid pair; returns a function that stops watching.
+export function watchTlsPair(
+  certFile: string, keyFile: string, current: TlsPair, apply: (p: TlsPair) => void, log: Logger, intervalMs = 5_000,
+): () => void {
+  let last = current;
+  let lastProblem = '';
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void readTlsPair(certFile, keyFile).then((p) => {
+      lastProblem = '';
+      if (p.cert === last.cert && p.key === last.key) return;
+      apply(p);
+      last = p;
+      log.info({ certFile }, 'TLS certificate reloaded');
+    }, (err: unknown) => {
+      const problem = (err as Error).message;
+      if (problem !== lastProblem) log.warn({ err, certFile, keyFile }, 'cannot use the TLS files as they are now; keeping the current certificate');
+      lastProblem = problem;
+    }).finally(() => { busy = false; });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,98 @@
+// Safetensors headers are checked off the main thread: one worker thread, one header at a time,
+// with a heap limit sized from the header cap. A header that somehow needs more memory than that
+// kills only the worker (the adapter fails with SafetensorsHeaderTooLarge); the agent's event loop
+// and its memory stay unaffected. The worker stops after a few idle seconds.
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AgentFailure } from '../types.js';
+import type { HeaderJob, HeaderReply } from './header-worker.js';
+import { safetensorsReason } from './safetensors.js';
+import type { TensorSummary } from './tensors.js';
+
+const IDLE_MS = 5_000;
+const MIB = 1024 * 1024;
+
+// JSON.parse and the checks take about ten times the header's size (measured: a 4 MB header of
+// 32,000 tensors grew the heap by ~47 MB), plus the worker's own start.
+export function workerHeapMb(maxHeaderBytes: number): number {
+  return 48 + Math.ceil((12 * maxHeaderBytes) / MIB);
+}
+
+function workerSource(): string {
+  const self = fileURLToPath(import.meta.url);
+  const url = new URL(`./header-worker${extname(self)}`, import.meta.url).href;
+  // Under tsx or vitest the worker is TypeScript: register tsx's loader in the worker first.
+  return extname(self) === '.ts'
+    ? `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`
+    : `import(${JSON.stringify(url)});`;
+}
+
+export class HeaderParser {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private current: { id: number; label: string; resolve: (r: HeaderReply) => void; reject: (e: unknown) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private idle: NodeJS.Timeout | null = null;
+
+  constructor(readonly maxHeaderBytes: number, readonly heapMb = workerHeapMb(maxHeaderBytes)) {}
+
+  // The tensor summary of `path`, or an AgentFailure with the broken rule's reason.
+  parse(path: string, label: string): Promise<TensorSummary> {
+    const run = this.queue.then(() => this.one(path, label));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    if (this.idle) clearTimeout(this.idle);
+    const w = this.worker;
+    this.worker = null;
+    await w?.terminate();
+  }
+
+  private async one(path: string, label: string): Promise<TensorSummary> {
+    if (this.idle) clearTimeout(this.idle);
+    const w = this.ensure();
+    const id = this.nextId++;
+    const reply = await new Promise<HeaderReply>((resolve, reject) => {
+      this.current = { id, label, resolve, reject };
+      w.postMessage({ id, path, label, maxHeaderBytes: this.maxHeaderBytes } satisfies HeaderJob);
+    }).finally(() => {
+      this.current = null;
+      this.idle = setTimeout(() => void this.close(), IDLE_MS);
+      this.idle.unref();
+    });
+    if ('summary' in reply) return reply.summary;
+    if (reply.kind === 'too-large') {
+      throw new AgentFailure('SafetensorsHeaderTooLarge', `${reply.message} (GRAFT_AGENT_MAX_HEADER_BYTES); a LoRA adapter's header is usually well under 1 MB`);
+    }
+    if (reply.kind === 'safetensors') throw new AgentFailure(safetensorsReason(reply.message), reply.message);
+    throw Object.assign(new Error(reply.message), { code: reply.code, syscall: 'read' });
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(workerSource(), {
+      eval: true,
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 16 },
+    });
+    w.unref();
+    w.on('message', (r: HeaderReply) => { if (this.current?.id === r.id) this.current.resolve(r); });
+    const gone = (err: unknown) => {
+      if (this.worker === w) this.worker = null;
+      const c = this.current;
+      if (!c) return;
+      const e = err as { code?: string } | undefined;
+      if (e?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        c.reject(new AgentFailure('SafetensorsHeaderTooLarge', `${c.label}: checking the header needed more than the ${this.heapMb} MB the agent allows for it (GRAFT_AGENT_MAX_HEADER_BYTES sets both)`));
+      } else {
+        c.reject(err ?? new Error('the header worker stopped'));
+      }
+    };
+    w.on('error', gone);
+    w.on('exit', () => gone(undefined));
+    this.worker = w;
+    return w;
+  }
+}
