@@ -65,7 +65,7 @@ export class AdapterCache {
           this.entries.set(dir, { ...m, dir, lastUsed: st.mtimeMs });
         } catch (err) {
           // Not written by this agent's rename protocol: nothing may load it.
-          this.log.warn({ dir, err: (err as Error).message }, 'removing a cache folder without a valid manifest');
+          this.log.warn({ dir, err }, 'removing a cache folder without a valid manifest');
           await rm(dir, { recursive: true, force: true });
         }
       }

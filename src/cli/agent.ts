@@ -107,7 +107,7 @@ async function runStageBase(argv: string[]): Promise<number> {
     await stageBase({ client, source, dest, digest, partSize, concurrency, log });
     return 0;
   } catch (err) {
-    log.error({ err: (err as Error).message }, 'staging base weights failed');
+    log.error({ err }, 'staging base weights failed');
     return 1;
   } finally {
     client.destroy();

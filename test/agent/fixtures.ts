@@ -82,3 +82,31 @@ export function withConfig(files: AdapterFiles, patch: Record<string, unknown>):
   const cfg = { ...JSON.parse(files['adapter_config.json']!.toString('utf8')), ...patch };
   return { ...files, 'adapter_config.json': Buffer.from(JSON.stringify(cfg, null, 2)) };
 }
+
+// The same tensors with a valid header of about `headerBytes`: the room is filled with distinct
+// __metadata__ entries (what makes a large header expensive to parse), padded to a multiple of 8.
+export function withLargeHeader(st: Buffer, headerBytes: number): Buffer {
+  const { header, data } = split(st);
+  const obj = JSON.parse(header) as Record<string, unknown>;
+  delete obj.__metadata__;
+  const tensors = JSON.stringify(obj).slice(1, -1);
+  const head = Buffer.from(`{${tensors},"__metadata__":{`, 'utf8');
+  const total = Math.ceil(headerBytes / 8) * 8;
+  const out = Buffer.alloc(8 + total, 0x20);
+  out.writeBigUInt64LE(BigInt(total), 0);
+  let at = 8 + head.copy(out, 8);
+  const end = 8 + total - 16; // room for the closing braces
+  for (let i = 0; ; i++) {
+    const entry = `${i === 0 ? '' : ','}"k${i}":"v${i}"`;
+    if (at + Buffer.byteLength(entry) > end) break;
+    at += out.write(entry, at, 'utf8');
+  }
+  out.write('}}', at, 'utf8');
+  return Buffer.concat([out, data]);
+}
+
+// adapter_config.json padded with whitespace to `bytes` (still valid JSON).
+export function withConfigOfSize(files: AdapterFiles, bytes: number): AdapterFiles {
+  const cfg = files['adapter_config.json']!.toString('utf8').trimEnd();
+  return { ...files, 'adapter_config.json': Buffer.from(cfg + ' '.repeat(Math.max(0, bytes - Buffer.byteLength(cfg))), 'utf8') };
+}

@@ -1,20 +1,22 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentFailure } from '../../src/agent/types.js';
 import { validateAdapterFolder } from '../../src/agent/validate/adapter.js';
 import { checkPeftConfig } from '../../src/agent/validate/peft-config.js';
 import { safetensorsReason } from '../../src/agent/validate/safetensors.js';
+import { parseHeader } from '../../src/merge/safetensors/header.js';
 import {
-  bitFlipHeader, duplicateTensorName, oversizedHeaderLength, overlappingOffsets, readFixture, withConfig, type AdapterFiles,
+  bitFlipHeader, duplicateTensorName, oversizedHeaderLength, overlappingOffsets, readFixture, withConfig, withConfigOfSize, withLargeHeader, type AdapterFiles,
 } from './fixtures.js';
 
 let work: string;
 beforeAll(async () => { work = await mkdtemp(join(tmpdir(), 'graft-validate-')); });
 afterAll(async () => { await rm(work, { recursive: true, force: true }); });
 
-const limits = { maxRank: 16, maxBytes: 64 * 1024 * 1024, baseModel: 'gpt2' };
+const limits: { maxRank: number; maxBytes: number; baseModel: string; maxHeaderBytes?: number } = { maxRank: 16, maxBytes: 64 * 1024 * 1024, baseModel: 'gpt2' };
 
 async function check(files: AdapterFiles, l: Partial<typeof limits> = {}) {
   const dir = await mkdtemp(join(work, 'a-'));
@@ -79,5 +81,60 @@ describe('checkPeftConfig', () => {
 describe('safetensorsReason', () => {
   it('falls back to SafetensorsHeaderInvalid', () => {
     expect(safetensorsReason('x: header is not valid JSON')).toBe('SafetensorsHeaderInvalid');
+  });
+});
+
+describe('bounded validation of hostile files', () => {
+  it('refuses a header above the cap before reading it, naming the limit', async () => {
+    const good = await readFixture('gpt2-causal-tigrinya');
+    const big = withLargeHeader(good['adapter_model.safetensors']!, 300_000);
+    const err = await check({ ...good, 'adapter_model.safetensors': big }, { maxHeaderBytes: 256 * 1024 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentFailure);
+    expect((err as AgentFailure).reason).toBe('SafetensorsHeaderTooLarge');
+    expect((err as AgentFailure).message).toMatch(/the header is 300000 bytes, above the agent's limit of 262144 bytes \(GRAFT_AGENT_MAX_HEADER_BYTES\)/);
+  });
+
+  it('parses a valid header just below the cap off the event loop, in bounded memory', async () => {
+    const good = await readFixture('gpt2-causal-tigrinya');
+    const files = { ...good, 'adapter_model.safetensors': withLargeHeader(good['adapter_model.safetensors']!, 4 * 1024 * 1024 - 64) };
+    const dir = await mkdtemp(join(work, 'big-'));
+    for (const [p, b] of Object.entries(files)) await writeFile(join(dir, p), b);
+    const listing = Object.entries(files).map(([path, b]) => ({ path, size: b.length }));
+    await validateAdapterFolder(dir, listing, limits); // warm: the worker is started once per agent
+    // The same parse on the main thread, for comparison: what the agent did before.
+    const text = files['adapter_model.safetensors'].subarray(8, 8 + Number(files['adapter_model.safetensors'].readBigUInt64LE(0)));
+    const i0 = performance.now();
+    parseHeader(text, files['adapter_model.safetensors'].length, 'x');
+    const inlineMs = performance.now() - i0;
+
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
+    h.enable();
+    const t0 = performance.now();
+    const facts = await validateAdapterFolder(dir, listing, limits);
+    const ms = performance.now() - t0;
+    h.disable();
+    clearInterval(sample);
+    expect(facts.rank).toBe(8);
+    const maxDelayMs = h.max / 1e6;
+    console.log(`4 MiB header: checked in ${ms.toFixed(0)} ms in the worker (inline parse: ${inlineMs.toFixed(0)} ms); main-thread event-loop delay max ${maxDelayMs.toFixed(1)} ms; RSS +${((peak - rss0) / 1e6).toFixed(1)} MB`);
+    expect(maxDelayMs).toBeLessThan(Math.max(50, inlineMs / 2));
+    expect(peak - rss0).toBeLessThan(100e6);
+  });
+
+  it('refuses adapter_config.json above the cap (ConfigTooLarge), from the listing and from the disk', async () => {
+    const good = await readFixture('gpt2-causal-tigrinya');
+    const files = withConfigOfSize(good, 1024 * 1024 + 1);
+    expect(await reason(check(files))).toBe('ConfigTooLarge');
+    const err = await check(files).catch((e: unknown) => e as AgentFailure);
+    expect((err as AgentFailure).message).toMatch(/1048577 bytes, above the agent's limit of 1048576 bytes \(GRAFT_AGENT_MAX_CONFIG_BYTES\)/);
+    // A listing that under-reports the size is caught when the file is read.
+    const dir = await mkdtemp(join(work, 'cfg-'));
+    for (const [p, b] of Object.entries(files)) await writeFile(join(dir, p), b);
+    const lying = Object.entries(files).map(([path, b]) => ({ path, size: path === 'adapter_config.json' ? 100 : b.length }));
+    expect(await reason(validateAdapterFolder(dir, lying, limits))).toBe('ConfigTooLarge');
+    expect(await check(withConfigOfSize(good, 1024 * 1024))).toMatchObject({ rank: 8 });
   });
 });

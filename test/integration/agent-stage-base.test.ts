@@ -72,18 +72,53 @@ describe('graft agent stage-base', () => {
     for (const out of [first.output, second.output, third.output]) expect(out).not.toContain(gw.secretKey);
   });
 
-  it('downloads again when the source changed', async () => {
+  it('keeps a complete copy when the source changed (engines may be reading it), and says how to update', async () => {
+    const inode = (await stat(join(work, 'cache', 'base', 'model-00001-of-00002.safetensors'))).ino;
     await putObject(client, 'models', 'gpt2/config.json', '{"model_type":"gpt2","v":2}');
     const r = await stage();
     expect(r.code, r.output).toBe(0);
-    expect(r.lines.some((l) => l.msg === 'base weights staged')).toBe(true);
-    expect((await readFile(join(work, 'cache', 'base', 'config.json'), 'utf8'))).toContain('"v":2');
+    const warn = r.lines.find((l) => String(l.msg).includes('keeping the staged copy'));
+    expect(warn, r.output).toBeDefined();
+    expect(String(warn!.msg)).toContain('publish them under a new source URI');
+    expect(r.lines.some((l) => l.msg === 'staging progress' || l.msg === 'base weights staged')).toBe(false);
+    expect(await readFile(join(work, 'cache', 'base', 'config.json'), 'utf8')).toBe('{"model_type":"gpt2"}');
+    expect((await stat(join(work, 'cache', 'base', 'model-00001-of-00002.safetensors'))).ino).toBe(inode);
+    // A new source URI is a new folder: that one is staged with the new bytes.
+    for (const [p, b] of Object.entries(files)) await putObject(client, 'models', `gpt2-v2/${p}`, p === 'config.json' ? '{"model_type":"gpt2","v":2}' : b);
+    const next = await stage('--source', 's3://models/gpt2-v2/', '--dest', join(work, 'cache', 'base-v2'));
+    expect(next.code, next.output).toBe(0);
+    expect(await readFile(join(work, 'cache', 'base-v2', 'config.json'), 'utf8')).toContain('"v":2');
   });
 
   it('fails on a wrong digest and leaves the cache as it was', async () => {
     const r = await stage('--digest', `sha256:${'1'.repeat(64)}`);
     expect(r.code).toBe(1);
-    expect(r.output).toMatch(/DigestMismatch/);
-    expect((await readFile(join(work, 'cache', 'base', 'config.json'), 'utf8'))).toContain('"v":2');
+    expect(r.output).toMatch(/DigestMismatch: .*holds base weights with digest sha256:[0-9a-f]{64}.*not the expected sha256:1{64}.*new source URI/);
+    expect(await readFile(join(work, 'cache', 'base', 'config.json'), 'utf8')).toBe('{"model_type":"gpt2"}');
+  });
+
+  it('stages an incomplete copy again, and leaves a folder it did not write alone', async () => {
+    await rm(join(work, 'cache', 'base', 'tokenizer', 'tokenizer.json'));
+    const r = await stage();
+    expect(r.code, r.output).toBe(0);
+    expect(r.lines.some((l) => String(l.msg).includes('incomplete'))).toBe(true);
+    expect(await readFile(join(work, 'cache', 'base', 'tokenizer', 'tokenizer.json'), 'utf8')).toBe('{}');
+    expect(await readFile(join(work, 'cache', 'base', 'config.json'), 'utf8')).toContain('"v":2'); // what the source holds now
+
+    await mkdir(join(work, 'cache', 'mine'), { recursive: true });
+    await writeFile(join(work, 'cache', 'mine', 'weights.bin'), 'user data');
+    const foreign = await stage('--dest', join(work, 'cache', 'mine'));
+    expect(foreign.code).toBe(1);
+    expect(foreign.output).toMatch(/ForeignFolder: .*mine exists and holds files but no \.graft-manifest\.json/);
+    expect(await readFile(join(work, 'cache', 'mine', 'weights.bin'), 'utf8')).toBe('user data');
+  });
+
+  it('two pods staging the same folder at once: one copy wins, both succeed, nothing is swapped', async () => {
+    const dest = join(work, 'cache', 'shared');
+    const [a, b] = await Promise.all([stage('--dest', dest), stage('--dest', dest)]);
+    expect([a.code, b.code], a.output + b.output).toEqual([0, 0]);
+    expect(await readFile(join(dest, 'config.json'), 'utf8')).toContain('"v":2');
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(join(work, 'cache'))).filter((n) => n.includes('.staging-'))).toEqual([]);
   });
 });
