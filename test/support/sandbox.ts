@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile } from 'node:fs/promises';
 import { graftCommand, PodRunner } from '../../src/sandbox/pod-runner.js';
+import { waitFor } from '../../src/sandbox/wait.js';
+import type { AdapterStatus as AgentAdapter } from '../../src/contracts/agent-api.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import type { FakeNode } from '../../src/sandbox/nodes.js';
@@ -81,4 +83,113 @@ export function gpt2BaseModel(name: string, gw: VersityGw, spec: Record<string, 
       ...spec,
     },
   };
+}
+
+// --- Helpers the Adapter scenarios share -------------------------------------------------------
+
+export type Obj = Record<string, any>;
+export const NS = 'default';
+export const adPath = (name = '', ns = NS) => `/apis/graft.dev/v1alpha1/namespaces/${ns}/adapters${name ? `/${name}` : ''}`;
+export const bmPath = (name = '', ns = NS) => `/apis/graft.dev/v1alpha1/namespaces/${ns}/basemodels${name ? `/${name}` : ''}`;
+export const podPath = (name = '', ns = NS) => `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ''}`;
+export const cond = (o: Obj | undefined, type: string): Obj | undefined => o?.status?.conditions?.find((c: Obj) => c.type === type);
+
+export function adapterObj(name: string, baseModel: string, spec: Obj): Obj {
+  return { apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name }, spec: { baseModel, ...spec } };
+}
+
+// The API as a test uses it: admin credentials, plain JSON, failures thrown with the answer.
+export function kube(sb: Pick<Sandbox, 'cp'>) {
+  const call = async (method: string, path: string, body?: unknown, contentType?: string, ok: number[] = [200, 201]) => {
+    const r = await rawRequest(sb.cp.kubeConfig, method, path, body, contentType);
+    if (!ok.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
+    return r.body as Obj;
+  };
+  return {
+    async get(path: string): Promise<Obj | undefined> {
+      const r = await rawRequest(sb.cp.kubeConfig, 'GET', path);
+      return r.status === 200 ? (r.body as Obj) : undefined;
+    },
+    post: (path: string, body: Obj) => call('POST', path, body),
+    patch: (path: string, body: Obj) => call('PATCH', path, body, 'application/merge-patch+json'),
+    jsonPatch: (path: string, ops: Obj[]) => call('PATCH', path, ops, 'application/json-patch+json'),
+    del: (path: string, body?: Obj) => call('DELETE', path, body, undefined, [200, 202, 404]),
+    // Events about one object, oldest first.
+    async events(name: string, ns = NS): Promise<Obj[]> {
+      const r = await call('GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events?fieldSelector=regarding.name=${name}`);
+      return (r.items as Obj[]).sort((a, b) => (a.eventTime < b.eventTime ? -1 : 1));
+    },
+  };
+}
+
+export function isReady(a: Obj | undefined, replicas?: number): boolean {
+  return cond(a, 'Ready')?.status === 'True' && (replicas === undefined || a!.status.readyReplicas === replicas)
+    && a!.status.observedGeneration === a!.metadata.generation;
+}
+
+export async function waitAdapter(sb: Pick<Sandbox, 'cp'>, name: string, what: string, pred: (a: Obj | undefined) => boolean, timeoutMs = 90_000): Promise<Obj> {
+  let last: Obj | undefined;
+  await waitFor(`${name}: ${what}`, async () => pred(last = await kube(sb).get(adPath(name))), timeoutMs, 200)
+    .catch((err: Error) => { throw new Error(`${err.message}\nlast status: ${JSON.stringify(last?.status)}`); });
+  return last!;
+}
+
+export const loadedPods = (a: Obj) => ((a.status?.placements ?? []) as Obj[]).filter((p) => p.state === 'Loaded').map((p) => p.pod as string).sort();
+
+// The pods of `bm` whose engine (simulator) really serves `name`.
+export async function servingPods(sb: Pick<Sandbox, 'runner'>, name: string, bm: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const rp of [...sb.runner.pods.values()]) {
+    if (rp.baseModel !== bm) continue;
+    const r = await fetch(`${rp.engineUrl}/v1/models`).catch(() => undefined);
+    if (!r?.ok) continue;
+    const models = (await r.json()) as { data: { id: string }[] };
+    if (models.data.some((m) => m.id === name)) out.push(rp.key.split('/')[1]!);
+  }
+  return out.sort();
+}
+
+// What a pod's agent reports, asked as the operator asks (TLS pinned to its certificate, the
+// BaseModel's token from its Secret).
+export async function agentAdapters(sb: Pick<Sandbox, 'cp' | 'runner'>, podKey: string): Promise<AgentAdapter[]> {
+  const rp = sb.runner.pods.get(podKey);
+  if (!rp) throw new Error(`no running pod ${podKey}`);
+  const [ns] = podKey.split('/');
+  const secret = await kube(sb).get(`/api/v1/namespaces/${ns}/secrets/${rp.baseModel}-agent-token`);
+  const token = Buffer.from(secret!.data.token, 'base64').toString().trim();
+  const r = await sb.runner.agentRequest(podKey, 'GET', '/v1/adapters', { headers: { authorization: `Bearer ${token}` } });
+  if (r.status !== 200) throw new Error(`agent ${podKey}: HTTP ${r.status}: ${r.text}`);
+  return (JSON.parse(r.text) as { adapters: AgentAdapter[] }).adapters;
+}
+
+// The running pods of a BaseModel, by pod name.
+export function podsOf(sb: Pick<Sandbox, 'runner'>, bm: string): string[] {
+  return [...sb.runner.pods.values()].filter((p) => p.baseModel === bm).map((p) => p.key.split('/')[1]!).sort();
+}
+
+export async function waitPods(sb: Pick<Sandbox, 'runner'>, bm: string, n: number, timeoutMs = 90_000): Promise<void> {
+  await waitFor(`${n} running pods of ${bm}`, () => podsOf(sb, bm).length === n, timeoutMs, 200);
+  await sb.runner.waitHealthy();
+}
+
+// Watches a condition of the world every `everyMs` until stopped: for properties that must hold
+// throughout (at least one replica serving, never Stalled).
+export function sample<T>(probe: () => Promise<T>, everyMs = 100): { values: T[]; stop(): Promise<T[]> } {
+  const values: T[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try { values.push(await probe()); } catch { /* a probe that fails is no sample */ }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return { values, stop: async () => { stopped = true; await loop; return values; } };
+}
+
+// On a failed test: the operator's last log lines and every Adapter's status.
+export async function dumpOnFailure(sb: Sandbox | undefined, failed: boolean): Promise<void> {
+  if (!failed || !sb) return;
+  console.error(`operator log:\n${sb.operator.proc.output.slice(-8000)}`);
+  const list = (await kube(sb).get(adPath()))?.items as Obj[] | undefined;
+  for (const a of list ?? []) console.error(`${a.metadata.name}: ${JSON.stringify(a.status)}`);
 }
