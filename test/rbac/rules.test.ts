@@ -16,6 +16,7 @@ describe('RBAC rules', () => {
   it('give every rule a reason, and never a resourceNames RBAC cannot enforce', () => {
     for (const r of [...WATCHED_NAMESPACE_RULES, ...OWN_NAMESPACE_RULES, ...CLUSTER_RULES]) {
       expect(r.why.length, JSON.stringify(r)).toBeGreaterThan(20);
+      expect(r.verbs.length * r.resources.length * r.apiGroups.length, r.why).toBeGreaterThan(0); // the API server refuses an empty rule
       expect(r.verbs).not.toContain('*');
       expect(r.resources).not.toContain('*');
       // create, list, watch and deletecollection name no object in the URL: resourceNames would deny them.
