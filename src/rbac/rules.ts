@@ -57,7 +57,7 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
   },
   {
     apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'],
-    why: 'serving pods, for status and placement: their addresses and readiness; cached by the label graft.dev/basemodel',
+    why: 'serving pods, for status and placement: their addresses and readiness; cached by the label graft.dev/basemodel. The AdapterSet controller also lists its merge Jobs\' pods (not cached) to read their termination message',
   },
   {
     apiGroups: [''], resources: ['secrets'], verbs: ['create'],
@@ -66,6 +66,22 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
   {
     apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     why: "each BaseModel's NetworkPolicy admitting only the operator to the agent port: as for Deployments, and deleted when spec.security.networkPolicy is turned off",
+  },
+  {
+    apiGroups: ['graft.dev'], resources: ['adaptersets'], verbs: ['list', 'watch'],
+    why: 'the AdapterSet controller\'s informer cache (src/controllers/adapterset.ts)',
+  },
+  {
+    apiGroups: ['graft.dev'], resources: ['adaptersets/status'], verbs: ['patch'],
+    why: 'AdapterSet status (decisions, modules, versions), written by server-side apply only when it changed',
+  },
+  {
+    apiGroups: ['graft.dev'], resources: ['adapters'], verbs: ['create'],
+    why: 'the AdapterSet controller serves each module as a child Adapter, written by server-side apply; an apply that makes the object needs create as well as patch',
+  },
+  {
+    apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'watch', 'create', 'delete'],
+    why: "each AdapterSet step runs as a merge Job (src/controllers/adapterset/job.ts): cached by the label app.kubernetes.io/managed-by=graft, created per task, deleted to retry a failed one",
   },
   {
     apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'],
