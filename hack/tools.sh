@@ -19,6 +19,16 @@ VERSITYGW_VERSION=v1.7.0
 SIM_VERSION=v0.10.2
 S5CMD_VERSION=v2.3.0
 HELM_VERSION=v3.21.4
+# GitOps tools (not in the default set: `hack/tools.sh gitops` builds them). Flux v1.10.1 cannot be
+# built from the proxy: it answers 403 for several of its dependencies (fluxcd/pkg/artifact v0.27.1,
+# spiffe v0.2.0, sigstore/cosign v3.1.4, ...), and it needs Go 1.27. v1.9.6 builds with Go 1.26.
+FLUX_SOURCE_VERSION=v1.9.6
+FLUX_KUSTOMIZE_VERSION=v1.9.6
+FLUX_GO_TOOLCHAIN=local
+# The proxy serves only some versions of some Flux libraries; pin those to the nearest one served.
+FLUX_SOURCE_REPLACES="github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0"
+FLUX_KUSTOMIZE_REPLACES=""
+GITTESTSERVER_VERSION=v0.25.0
 
 log() { echo "[tools] $*" >&2; }
 
@@ -49,6 +59,60 @@ go_install() { # name version package
   ( cd "$dir" && go mod init "local/$name" >/dev/null 2>&1 \
     && go get -tool "$pkg@$version" \
     && go build -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out" )
+}
+
+# Like go_install, for a module whose own go.mod has `replace` lines (ignored when it is a
+# dependency): copy the ones that point at other modules into the wrapper before resolving.
+go_install_replaced() { # name version module package toolchain "old=new@version ..."
+  local name=$1 version=$2 module=$3 pkg=$4 toolchain=$5 extra=$6 out
+  out=$(cached "$name" "$version")
+  [ -x "$out" ] && return 0
+  log "building $name $version (large; toolchain $toolchain)"
+  local dir="$SRC/$name-$version"
+  rm -rf "$dir"; mkdir -p "$dir"
+  (
+    cd "$dir" && export GOTOOLCHAIN=$toolchain
+    go mod init "local/$name" >/dev/null 2>&1
+    local mod; mod=$(go mod download -json "$module@$version" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
+    [ -n "$mod" ] || { echo "cannot download $module@$version" >&2; exit 1; }
+    go mod edit -go="$(go mod edit -json "$mod" | sed -n 's/^\t"Go": "\(.*\)",$/\1/p')"
+    go mod edit -json "$mod" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    new = r["New"]
+    if new["Path"].startswith("."): continue  # its own sub-modules: resolved by version
+    old = r["Old"]["Path"] + ("@" + r["Old"]["Version"] if r["Old"].get("Version") else "")
+    print("-replace=" + old + "=" + new["Path"] + "@" + new["Version"])
+' | xargs -r go mod edit
+    for r in $extra; do go mod edit -replace="$r"; done
+    go get -tool "$pkg@$version"
+    go build -p "${GRAFT_BUILD_PARALLEL:-2}" -ldflags "-s -w" -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out"
+  )
+}
+
+# The CRDs a Flux controller ships (config/crd/bases in its module), copied next to the binaries.
+flux_crds() { # module version
+  local module=$1 version=$2 name=${1##*/}
+  local out="$CACHE/share/$name-$version/crds"
+  [ -f "$out/.ready" ] && { echo "$out"; return 0; }
+  local dir; dir=$(cd "$SRC" && go mod download -json "$module@$version" \
+    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir/config/crd/bases" ] || { echo "no config/crd/bases in $module@$version" >&2; return 1; }
+  mkdir -p "$out"; cp "$dir"/config/crd/bases/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
+  echo "$out"
+}
+
+# Graft's own small Go programs (hack/go/<name>): cached under a hash of their sources, so an edit
+# rebuilds them.
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+own_version() { # name
+  (cd "$REPO_ROOT/hack/go/$1" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-12)
+}
+build_own() { # name
+  local name=$1 out; out=$(cached "$name" "$(own_version "$name")")
+  [ -x "$out" ] && return 0
+  log "building $name (hack/go/$name)"
+  ( cd "$REPO_ROOT/hack/go/$name" && go build -o "$out.tmp$$" . && mv "$out.tmp$$" "$out" )
 }
 
 build_etcd() {
@@ -108,6 +172,13 @@ ensure() {
     llm-d-inference-sim) go_install llm-d-inference-sim "$SIM_VERSION" github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim ;;
     s5cmd) go_install s5cmd "$S5CMD_VERSION" github.com/peak/s5cmd/v2 ;;
     helm) go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
+    source-controller) go_install_replaced source-controller "$FLUX_SOURCE_VERSION" \
+        github.com/fluxcd/source-controller github.com/fluxcd/source-controller "$FLUX_GO_TOOLCHAIN" \
+        "$FLUX_SOURCE_REPLACES" ;;
+    kustomize-controller) go_install_replaced kustomize-controller "$FLUX_KUSTOMIZE_VERSION" \
+        github.com/fluxcd/kustomize-controller github.com/fluxcd/kustomize-controller "$FLUX_GO_TOOLCHAIN" \
+        "$FLUX_KUSTOMIZE_REPLACES" ;;
+    lua-health|kstatus) build_own "$1" ;;
     *) echo "unknown tool: $1" >&2; return 2 ;;
   esac
 }
@@ -117,6 +188,8 @@ version_of() {
     etcd) echo $ETCD_VERSION ;; kube-*|kubectl) echo $KUBE_VERSION ;; kwok) echo $KWOK_VERSION ;;
     versitygw) echo $VERSITYGW_VERSION ;; llm-d-inference-sim) echo $SIM_VERSION ;;
     s5cmd) echo $S5CMD_VERSION ;; helm) echo $HELM_VERSION ;;
+    source-controller) echo $FLUX_SOURCE_VERSION ;; kustomize-controller) echo $FLUX_KUSTOMIZE_VERSION ;;
+    lua-health|kstatus) own_version "$1" ;;
   esac
 }
 
@@ -127,20 +200,40 @@ path_of() {
 }
 
 ALL="etcd versitygw llm-d-inference-sim kwok kube-apiserver kube-controller-manager kube-scheduler kubectl s5cmd helm"
+OWN="lua-health kstatus"
+FLUX="source-controller kustomize-controller"
+GITOPS="$OWN $FLUX"
 
 if [ "${1:-}" = path ]; then path_of "$2"; exit 0; fi
 if [ "${1:-}" = env ]; then
-  # Shell lines naming every tool, for the test harness: GRAFT_BIN_ETCD=/path ...
+  # Shell lines naming every tool, for the test harness: GRAFT_BIN_ETCD=/path ... The GitOps tools
+  # are named only once built (`hack/tools.sh gitops`), so `env` never starts their long builds.
   for t in $ALL; do
     var=GRAFT_BIN_$(echo "$t" | tr 'a-z-' 'A-Z_')
     echo "export $var=$(path_of "$t")"
+  done
+  for t in $GITOPS; do
+    p=$(cached "$t" "$(version_of "$t")")
+    [ -x "$p" ] && echo "export GRAFT_BIN_$(echo "$t" | tr 'a-z-' 'A-Z_')=$p"
+  done
+  for m in source-controller kustomize-controller; do
+    d="$CACHE/share/$m-$(version_of "$m")/crds"
+    [ -f "$d/.ready" ] && echo "export GRAFT_CRDS_$(echo "$m" | tr 'a-z-' 'A-Z_')=$d"
   done
   exit 0
 fi
 tools=("$@"); [ ${#tools[@]} -gt 0 ] || read -r -a tools <<<"$ALL"
 lock="$CACHE/.lock"
+[ "${tools[*]}" != gitops ] || read -r -a tools <<<"$GITOPS"
+# The GitOps tools take their own locks: a Flux build is long and must not hold up the others.
+in_set() { local t; for t in "${tools[@]}"; do [[ " $1 " == *" $t "* ]] || return 1; done; }
+if in_set "$OWN"; then lock="$CACHE/.lock-own"; elif in_set "$GITOPS"; then lock="$CACHE/.lock-gitops"; fi
 exec 9>"$lock"; flock 9
 for t in "${tools[@]}"; do
   external "$t" >/dev/null || ensure "$t"
 done
+if [[ " ${tools[*]} " == *" source-controller "* ]]; then
+  flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION" >/dev/null
+  flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION" >/dev/null
+fi
 log "ready: ${tools[*]}"
