@@ -32,3 +32,19 @@ export function plainGet(url: string): Promise<Answer> {
   });
 }
 
+
+// fetch-like over HTTPS with a pinned certificate (for test/agent/agent-process.ts).
+export function pinnedFetch(pin: { ca: string; servername: string }) {
+  return (url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { method: init.method, headers: init.headers, ca: pin.ca, servername: pin.servername, agent: false, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.end(init.body);
+    });
+}
