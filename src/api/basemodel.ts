@@ -26,6 +26,8 @@ export const BaseModelSpec = z.object({
     args: z.array(z.string()).max(128).optional().describe('extra engine arguments, appended after the ones Graft sets'),
     env: z.array(EnvVar).max(128).optional().describe('extra engine environment; overrides Graft\'s variables of the same name'),
     port: z.number().int().min(1).max(65535).default(8000).describe('the engine\'s HTTP port'),
+    runAsUser: z.number().int().min(1).max(2147483647).optional()
+      .describe('the engine\'s user id when security.engineNonRoot (default 65532, the agent\'s); the group is always 65532, the cache volume\'s'),
   }).default({ type: 'vllm', port: 8000 }),
   replicas: z.number().int().min(0).max(1000).default(1).describe('number of serving pods: the Deployment\'s replicas'),
   resources: ResourceRequirements.default({ limits: { 'nvidia.com/gpu': 1 } })
@@ -60,8 +62,10 @@ export const BaseModelSpec = z.object({
     engineAPIKey: z.boolean().default(true)
       .describe('start the engine with --api-key from a Secret Graft makes (<name>-engine-key); only the agent and clients given that Secret can call the engine'),
     networkPolicy: z.boolean().default(true)
-      .describe('a NetworkPolicy that admits only the operator to the agent port'),
-  }).default({ agentTLS: true, engineAPIKey: true, networkPolicy: true }),
+      .describe('a NetworkPolicy (<name>-graft) that admits only the operator\'s pods to the agent port and anyone to the engine port'),
+    engineNonRoot: z.boolean().default(true)
+      .describe('run the engine as a non-root user (engine.runAsUser) with HOME in an emptyDir, so the pods pass the restricted Pod Security Standard; turn off for engine images that must run as root (the pods then pass only baseline)'),
+  }).default({ agentTLS: true, engineAPIKey: true, networkPolicy: true, engineNonRoot: true }),
   storage: z.object({
     s3: z.object({
       endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/).optional()
@@ -75,7 +79,8 @@ export const BaseModelSpec = z.object({
       medium: z.enum(CACHE_MEDIA).default('emptyDir').describe('where staged adapters and base weights live'),
       size: Quantity.optional().describe('emptyDir size limit, or the disk budget of the agent'),
       claimName: z.string().max(253).optional().describe('the PersistentVolumeClaim, when medium is pvc'),
-      path: z.string().regex(/^\//).optional().describe('the node folder, when medium is hostPath'),
+      path: z.string().regex(/^\//).optional()
+        .describe('the node folder, when medium is hostPath; it must lie inside a folder of the operator\'s --allowed-host-paths (else Stalled, HostPathNotAllowed)'),
     }).default({ medium: 'emptyDir' }).meta(cel(
       { rule: "self.medium != 'pvc' || has(self.claimName)", message: 'spec.storage.cache.claimName is required when medium is pvc', fieldPath: '.claimName' },
       { rule: "self.medium != 'hostPath' || has(self.path)", message: 'spec.storage.cache.path is required when medium is hostPath', fieldPath: '.path' },

@@ -1,17 +1,28 @@
 import type { ControllerFactory } from '../runtime/controller.js';
 import { joinKey } from '../runtime/object.js';
 import { StatusWriter } from '../runtime/status-writer.js';
-import { BaseModelKind, DeploymentKind, PodKind, SecretKind, ServiceKind } from './kinds.js';
+import type { KeyRing } from '../security/keys.js';
+import { BaseModelKind, DeploymentKind, NetworkPolicyKind, PodKind, ServiceKind } from './kinds.js';
 import { LABEL_BASEMODEL } from '../contracts/names.js';
 import { reconcileBaseModel, type BaseModelDeps } from './basemodel/reconcile.js';
+import { SecretLedger } from './basemodel/secret-ledger.js';
 
 export type BaseModelControllerOptions = {
   // The graft image, run as the agent sidecar in every serving pod.
   agentImage: string;
+  // Derives the content of each BaseModel's Secrets (agent token, engine key, agent TLS).
+  keyRing: KeyRing;
+  // Node folders a hostPath cache may lie in (--allowed-host-paths); none: hostPath is refused.
+  allowedHostPaths?: readonly string[];
+  // The operator's namespace and pod labels: the only peers the NetworkPolicy admits to the agent.
+  operatorNamespace: string;
+  operatorPodLabels: Record<string, string>;
 };
 
-// The BaseModel controller: its Deployment, Service and agent token Secret (owned, so an edit or
-// a deletion of one brings the BaseModel back into the queue) and its pods (by label, for status).
+// The BaseModel controller: its Deployment, Service and NetworkPolicy (owned, so an edit or a
+// deletion of one brings the BaseModel back into the queue) and its pods (by label, for status).
+// Its Secrets are created, never read: the operator has no read access to Secrets in the
+// namespaces it watches (src/security/keys.ts derives their content).
 export function baseModelController(opts: BaseModelControllerOptions): ControllerFactory {
   return (ctx) => {
     const deps: BaseModelDeps = {
@@ -19,17 +30,21 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
       basemodels: ctx.cache(BaseModelKind),
       deployments: ctx.cache(DeploymentKind),
       services: ctx.cache(ServiceKind),
-      secrets: ctx.cache(SecretKind),
+      networkPolicies: ctx.cache(NetworkPolicyKind),
       pods: ctx.cache(PodKind),
       events: ctx.events,
       clock: ctx.clock,
       agentImage: opts.agentImage,
       status: new StatusWriter(ctx.client),
+      keyRing: opts.keyRing,
+      allowedHostPaths: opts.allowedHostPaths ?? [],
+      operator: { namespace: opts.operatorNamespace, podLabels: opts.operatorPodLabels },
+      secrets: new SecretLedger(),
     };
     return {
       name: 'basemodel',
       for: BaseModelKind,
-      owns: [DeploymentKind, ServiceKind, SecretKind],
+      owns: [DeploymentKind, ServiceKind, NetworkPolicyKind],
       watches: [{
         kind: PodKind,
         map: (pod) => {
@@ -38,7 +53,7 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
         },
       }],
       workers: 2,
-      reconcile: (req, log) => reconcileBaseModel(deps, req.namespace, req.name, log),
+      reconcile: (req, log, signal) => reconcileBaseModel(deps, req.namespace, req.name, log, signal),
     };
   };
 }

@@ -9,3 +9,5 @@ export const DeploymentKind = kind('apps/v1', 'Deployment', 'deployments');
 export const ServiceKind = kind('v1', 'Service', 'services');
 export const SecretKind = kind('v1', 'Secret', 'secrets');
 export const PodKind = kind('v1', 'Pod', 'pods');
+export const ReplicaSetKind = kind('apps/v1', 'ReplicaSet', 'replicasets');
+export const NetworkPolicyKind = kind('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies');

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from '../../src/sandbox/raw.js';
+import { KeyRing } from '../../src/security/keys.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { startOperator, requestsByMethod, type OperatorProc } from '../support/operator.js';
 import { waitFor } from '../support/ports.js';
@@ -12,6 +14,8 @@ type Obj = Record<string, any>;
 const NS = 'default';
 const bmPath = (name = '') => `/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels${name ? `/${name}` : ''}`;
 const depPath = (name = '') => `/apis/apps/v1/namespaces/${NS}/deployments${name ? `/${name}` : ''}`;
+const npPath = (name = '') => `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies${name ? `/${name}` : ''}`;
+const secretPath = (name: string) => `/api/v1/namespaces/${NS}/secrets/${name}`;
 const AGENT_IMAGE = 'ghcr.io/graft-dev/graft:e2e';
 
 describe('BaseModel controller (e2e)', () => {
@@ -36,6 +40,8 @@ describe('BaseModel controller (e2e)', () => {
     return cond(o, 'Ready')?.status === 'True' && o!.status.readyReplicas === replicas && o!.status.endpoints?.length === replicas
       && o!.status.observedGeneration === o!.metadata.generation;
   }, timeout, 200);
+  // The key ring the operator derives every per-BaseModel secret from: its master key Secret.
+  const keyRing = async () => new KeyRing(Buffer.from((await get(secretPath('graft-operator-key')))!.data['master-key'], 'base64'));
   const events = async (name: string) => {
     const r = await rawRequest(cp.kubeConfig, 'GET', `/apis/events.k8s.io/v1/namespaces/${NS}/events?fieldSelector=regarding.name=${name}`);
     return ((r.body as Obj).items ?? []) as Obj[];
@@ -59,7 +65,7 @@ describe('BaseModel controller (e2e)', () => {
         replicas: 2,
         nodeSelector: { 'nvidia.com/gpu.present': 'true' },
         tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
-        priorityClassName: '', adapters: { maxPerPod: 8, maxLoaded: 2, maxCpuLoaded: 6, maxRank: 32 },
+        priorityClassName: '', adapters: { maxPerPod: 8, maxLoaded: 2, maxCpuLoaded: 6, maxRank: 32, allowedSources: ['s3://adapters/team-a/', 's3://shared/'] },
         storage: { s3: { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } }, cache: { size: '10Gi' } },
       },
     });
@@ -76,28 +82,36 @@ describe('BaseModel controller (e2e)', () => {
     expect(engine.command).toBeUndefined();
     expect(engine.args).toEqual([
       '--model', 'meta-llama/Llama-3-8B', '--served-model-name', 'llama', '--port', '8000', '--enable-lora',
-      '--max-loras', '2', '--max-cpu-loras', '6', '--max-lora-rank', '32', '--gpu-memory-utilization', '0.9',
+      '--max-loras', '2', '--max-cpu-loras', '6', '--max-lora-rank', '32', '--api-key', '$(GRAFT_ENGINE_API_KEY)', '--gpu-memory-utilization', '0.9',
     ]);
     expect(engine.env).toEqual([
-      { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'FOO', value: 'bar' }, { name: 'HF_HOME', value: '/data/hf' },
+      { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'HOME', value: '/home/graft' }, { name: 'USER', value: 'graft' },
+      { name: 'GRAFT_ENGINE_API_KEY', valueFrom: { secretKeyRef: { name: 'llama-engine-key', key: 'api-key' } } },
+      { name: 'FOO', value: 'bar' }, { name: 'HF_HOME', value: '/data/hf' },
     ]);
     expect(engine.resources).toEqual({ limits: { 'nvidia.com/gpu': '1' } });
     expect(engine.ports).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
-    expect(engine.startupProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 360 });
-    expect(engine.readinessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 5 });
-    expect(engine.livenessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http' } });
-    expect(engine.volumeMounts).toEqual([{ name: 'cache', mountPath: '/var/cache/graft' }, { name: 'dshm', mountPath: '/dev/shm' }]);
+    expect(engine.startupProbe).toMatchObject({ httpGet: { path: '/health', port: 'http', scheme: 'HTTP' }, periodSeconds: 10, failureThreshold: 360 });
+    expect(engine.readinessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http', scheme: 'HTTP' }, periodSeconds: 5 });
+    expect(engine.livenessProbe).toMatchObject({ httpGet: { path: '/health', port: 'http', scheme: 'HTTP' } });
+    expect(engine.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 });
+    expect(engine.volumeMounts).toEqual([
+      { name: 'cache', mountPath: '/var/cache/graft' }, { name: 'dshm', mountPath: '/dev/shm' }, { name: 'engine-home', mountPath: '/home/graft' },
+    ]);
 
     expect(pod.initContainers.map((c: Obj) => c.name)).toEqual(['graft-agent']);
     const agent = pod.initContainers[0];
     expect(agent.image).toBe(AGENT_IMAGE);
     expect(agent.args).toEqual(['agent']);
     expect(agent.restartPolicy).toBe('Always');
-    const env = Object.fromEntries(agent.env.map((e: Obj) => [e.name, e.value]));
+    expect(agent.env[0]).toEqual({ name: 'GRAFT_POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } });
+    const env = Object.fromEntries(agent.env.slice(1).map((e: Obj) => [e.name, e.value]));
     expect(env).toEqual({
       GRAFT_AGENT_PORT: '8095', GRAFT_AGENT_TOKEN_FILE: '/var/run/graft/token/token', GRAFT_AGENT_CACHE_DIR: '/var/cache/graft/adapters',
       GRAFT_AGENT_ENGINE: 'vllm', GRAFT_AGENT_ENGINE_URL: 'http://127.0.0.1:8000', GRAFT_AGENT_MAX_LORA_RANK: '32',
-      AWS_REGION: 'us-east-1', GRAFT_AGENT_BASE_MODEL: 'meta-llama/Llama-3-8B', GRAFT_AGENT_DISK_BUDGET: '10Gi',
+      AWS_REGION: 'us-east-1', GRAFT_AGENT_TLS_CERT_FILE: '/var/run/graft/tls/tls.crt', GRAFT_AGENT_TLS_KEY_FILE: '/var/run/graft/tls/tls.key',
+      GRAFT_AGENT_ENGINE_API_KEY_FILE: '/var/run/graft/engine-key/api-key', GRAFT_AGENT_ALLOWED_SOURCES: 's3://adapters/team-a/,s3://shared/',
+      GRAFT_AGENT_BASE_MODEL: 'meta-llama/Llama-3-8B', GRAFT_AGENT_DISK_BUDGET: '10Gi',
       GRAFT_S3_ENDPOINT: 'http://127.0.0.1:9000', GRAFT_S3_FORCE_PATH_STYLE: 'true', GRAFT_S3_CREDENTIALS_DIR: '/var/run/graft/s3',
     });
     expect(agent.securityContext).toEqual({
@@ -107,25 +121,67 @@ describe('BaseModel controller (e2e)', () => {
     expect(agent.ports).toEqual([{ name: 'agent', containerPort: 8095, protocol: 'TCP' }]);
     expect(agent.volumeMounts).toEqual([
       { name: 'cache', mountPath: '/var/cache/graft' }, { name: 'agent-token', mountPath: '/var/run/graft/token', readOnly: true },
+      { name: 'agent-tls', mountPath: '/var/run/graft/tls', readOnly: true }, { name: 'engine-key', mountPath: '/var/run/graft/engine-key', readOnly: true },
       { name: 'agent-tmp', mountPath: '/tmp' }, { name: 's3-credentials', mountPath: '/var/run/graft/s3', readOnly: true },
     ]);
-    expect(agent.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'agent' } });
+    expect(agent.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'agent', scheme: 'HTTPS' } });
+    expect(agent.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'agent', scheme: 'HTTPS' } });
     expect(pod.volumes).toEqual([
       { name: 'cache', emptyDir: { sizeLimit: '10Gi' } },
       { name: 'agent-token', secret: { secretName: 'llama-agent-token', defaultMode: 0o440 } },
+      { name: 'agent-tls', secret: { secretName: 'llama-agent-tls', defaultMode: 0o440 } },
+      { name: 'engine-key', secret: { secretName: 'llama-engine-key', defaultMode: 0o440 } },
       { name: 'agent-tmp', emptyDir: {} },
+      { name: 'engine-home', emptyDir: {} },
       { name: 'dshm', emptyDir: { medium: 'Memory' } },
       { name: 's3-credentials', secret: { secretName: 's3-creds', defaultMode: 0o440 } },
     ]);
     expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
     expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
-    expect(pod.securityContext).toEqual({ fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch' });
+    expect(pod.securityContext).toEqual({ fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' } });
 
+    // The Service publishes the engine only: the operator calls agents at their pod addresses.
     const svc = (await get(`/api/v1/namespaces/${NS}/services/llama`))!;
     expect(svc.spec.selector).toEqual({ 'graft.dev/basemodel': 'llama' });
-    expect(svc.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort])).toEqual([['http', 8000, 'http'], ['agent', 8095, 'agent']]);
-    const secret = (await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!;
-    expect(Buffer.from(secret.data.token, 'base64').toString()).toMatch(/^[0-9a-f]{64}$/);
+    expect(svc.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort])).toEqual([['http', 8000, 'http']]);
+
+    // The three Secrets, with what the operator's key ring derives (the master key lives in the
+    // operator's namespace), owned by the BaseModel and labelled as Graft's.
+    const bmObj = (await get(bmPath('llama')))!;
+    const ring = await keyRing();
+    const ref = { namespace: NS, name: 'llama' };
+    const secret = async (name: string) => (await get(`/api/v1/namespaces/${NS}/secrets/${name}`))!;
+    const dec = (s: Obj, k: string) => Buffer.from(s.data[k], 'base64').toString();
+    const token = await secret('llama-agent-token');
+    expect(token.type).toBe('Opaque');
+    expect(dec(token, 'token')).toBe(ring.agentToken(ref));
+    expect(dec(await secret('llama-engine-key'), 'api-key')).toBe(ring.engineKey(ref));
+    const tls = await secret('llama-agent-tls');
+    expect(tls.type).toBe('kubernetes.io/tls');
+    expect(dec(tls, 'tls.crt')).toBe(ring.agentTls(ref).certPem);
+    expect(dec(tls, 'tls.key')).toBe(ring.agentTls(ref).keyPem);
+    for (const s of [token, tls, await secret('llama-engine-key')]) {
+      expect(s.metadata.ownerReferences).toEqual([{ apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', name: 'llama', uid: bmObj.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+      expect(s.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'graft', 'graft.dev/basemodel': 'llama' });
+    }
+
+    // The NetworkPolicy: the agent port from the operator's pods only, the engine port from anyone.
+    const np = (await get(npPath('llama-graft')))!;
+    expect(np.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'BaseModel', name: 'llama', controller: true })]);
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: { 'graft.dev/basemodel': 'llama' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [{
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'graft', 'app.kubernetes.io/component': 'operator' } },
+          }],
+          ports: [{ protocol: 'TCP', port: 8095 }],
+        },
+        { ports: [{ protocol: 'TCP', port: 8000 }] },
+      ],
+    });
 
     await waitReady('llama', 2);
     const bm = (await get(bmPath('llama')))!;
@@ -145,15 +201,21 @@ describe('BaseModel controller (e2e)', () => {
     const engine = pod.containers[0];
     expect(engine.image).toBe('lmsysorg/sglang:v0.5.3');
     expect(engine.command).toEqual(['python3', '-m', 'sglang.launch_server']);
+    // The base weights live in a folder keyed by the source URI.
+    const base = `/var/cache/graft/base/${createHash('sha256').update('s3://models/qwen/').digest('hex').slice(0, 16)}/model`;
     expect(engine.args).toEqual([
-      '--model-path', '/var/cache/graft/base/model', '--served-model-name', 'qwen-7b', '--host', '0.0.0.0', '--port', '30000',
+      '--model-path', base, '--served-model-name', 'qwen-7b', '--host', '0.0.0.0', '--port', '30000',
       '--enable-lora', '--lora-target-modules', 'all', '--max-loras-per-batch', '4', '--max-loaded-loras', '4', '--max-lora-rank', '64',
+      '--api-key', '$(GRAFT_ENGINE_API_KEY)',
     ]);
-    expect(engine.env).toEqual([{ name: 'HF_HOME', value: '/var/cache/graft/hf' }]);
+    expect(engine.env).toEqual([
+      { name: 'HF_HOME', value: '/var/cache/graft/hf' }, { name: 'HOME', value: '/home/graft' }, { name: 'USER', value: 'graft' },
+      { name: 'GRAFT_ENGINE_API_KEY', valueFrom: { secretKeyRef: { name: 'qwen-engine-key', key: 'api-key' } } },
+    ]);
     expect(engine.ports).toEqual([{ name: 'http', containerPort: 30000, protocol: 'TCP' }]);
     expect(pod.initContainers.map((c: Obj) => c.name)).toEqual(['graft-agent', 'graft-stage-base']);
     const stage = pod.initContainers[1];
-    expect(stage.args).toEqual(['agent', 'stage-base', '--source', 's3://models/qwen/', '--dest', '/var/cache/graft/base/model']);
+    expect(stage.args).toEqual(['agent', 'stage-base', '--source', 's3://models/qwen/', '--dest', base]);
     expect(stage.restartPolicy).toBeUndefined();
     const agentEnv = Object.fromEntries(pod.initContainers[0].env.map((e: Obj) => [e.name, e.value]));
     expect(agentEnv.GRAFT_AGENT_ENGINE).toBe('sglang');
@@ -218,12 +280,69 @@ describe('BaseModel controller (e2e)', () => {
     await waitFor('args reverted', async () => (await get(depPath('llama')))!.spec.template.spec.containers[0].args.includes('meta-llama/Llama-3-8B'), 30_000);
     await waitReady('llama', 3);
 
-    const token = (await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!.data.token;
+    const secretNames = ['llama-agent-token', 'llama-agent-tls', 'llama-engine-key'];
+    const before3 = await Promise.all(secretNames.map(async (n) => (await get(secretPath(n)))!));
     await rawRequest(cp.kubeConfig, 'DELETE', `/api/v1/namespaces/${NS}/services/llama`);
     await waitFor('Service recreated', async () => !!(await get(`/api/v1/namespaces/${NS}/services/llama`)), 30_000);
-    expect((await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`))!.data.token).toBe(token);
-    await rawRequest(cp.kubeConfig, 'DELETE', `/api/v1/namespaces/${NS}/secrets/llama-agent-token`);
-    await waitFor('Secret recreated', async () => !!(await get(`/api/v1/namespaces/${NS}/secrets/llama-agent-token`)), 30_000);
+    // The Secrets are made once and never rewritten.
+    for (const [i, n] of secretNames.entries()) expect((await get(secretPath(n)))!.metadata.resourceVersion).toBe(before3[i]!.metadata.resourceVersion);
+
+    // The operator cannot read Secrets, so it does not see one go while the pods are Ready; it
+    // makes them again once the BaseModel is not Ready (here: a new pod on its way), same bytes.
+    for (const n of secretNames) expect((await rawRequest(cp.kubeConfig, 'DELETE', secretPath(n))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 6_000)); // resyncs (5 s) of a Ready BaseModel: no Secret yet
+    for (const n of secretNames) expect(await get(secretPath(n))).toBeUndefined();
+    await patch(bmPath('llama'), { spec: { replicas: 4 } });
+    await waitFor('Secrets made again', async () => (await Promise.all(secretNames.map((n) => get(secretPath(n))))).every(Boolean), 60_000, 200);
+    for (const [i, n] of secretNames.entries()) {
+      const again = (await get(secretPath(n)))!;
+      expect(again.metadata.uid).not.toBe(before3[i]!.metadata.uid);
+      expect(again.data).toEqual(before3[i]!.data);
+    }
+    await patch(bmPath('llama'), { spec: { replicas: 3 } });
+    await waitReady('llama', 3);
+  });
+
+  it('reverts a hand edit of the NetworkPolicy and makes it again when deleted', async () => {
+    const path = npPath('llama-graft');
+    const want = (await get(path))!.spec;
+    await patch(path, { spec: { ingress: [{ ports: [{ protocol: 'TCP', port: 8095 }] }] } });
+    await waitFor('NetworkPolicy reverted', async () => JSON.stringify((await get(path))!.spec) === JSON.stringify(want), 30_000, 200);
+    const uid = (await get(path))!.metadata.uid;
+    expect((await rawRequest(cp.kubeConfig, 'DELETE', path)).status).toBe(200);
+    await waitFor('NetworkPolicy made again', async () => {
+      const np = await get(path);
+      return !!np && np.metadata.uid !== uid;
+    }, 30_000, 200);
+    expect((await get(path))!.spec).toEqual(want);
+  });
+
+  it('with every security default off: plain HTTP, no engine key, root engine, no NetworkPolicy', async () => {
+    await create({
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'plain' },
+      spec: { model: { source: { uri: 'org/plain' } }, security: { agentTLS: false, engineAPIKey: false, networkPolicy: false, engineNonRoot: false } },
+    });
+    await waitReady('plain', 1);
+    const pod = (await get(depPath('plain')))!.spec.template.spec;
+    const engine = pod.containers[0], agent = pod.initContainers[0];
+    expect(engine.args).not.toContain('--api-key');
+    expect(engine.env).toEqual([{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'HF_HOME', value: '/var/cache/graft/hf' }]);
+    expect(engine.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'agent', scheme: 'HTTP' });
+    expect(agent.env.map((e: Obj) => e.name)).not.toContain('GRAFT_AGENT_TLS_CERT_FILE');
+    expect(agent.env.map((e: Obj) => e.name)).not.toContain('GRAFT_AGENT_ENGINE_API_KEY_FILE');
+    expect(pod.volumes.map((v: Obj) => v.name)).toEqual(['cache', 'agent-token', 'agent-tmp', 'dshm']);
+    expect(await get(secretPath('plain-agent-token'))).toBeDefined();
+    expect(await get(secretPath('plain-agent-tls'))).toBeUndefined();
+    expect(await get(secretPath('plain-engine-key'))).toBeUndefined();
+    expect(await get(npPath('plain-graft'))).toBeUndefined();
+
+    // Turning the NetworkPolicy on makes it; off again removes it.
+    await patch(bmPath('plain'), { spec: { security: { networkPolicy: true } } });
+    await waitFor('plain-graft made', async () => !!(await get(npPath('plain-graft'))), 30_000, 200);
+    await patch(bmPath('plain'), { spec: { security: { networkPolicy: false } } });
+    await waitFor('plain-graft removed', async () => !(await get(npPath('plain-graft'))), 30_000, 200);
+    await waitReady('plain', 1);
   });
 
   it('is Stalled with the scheduler\'s message when no node has the GPUs', async () => {

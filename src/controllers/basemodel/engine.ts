@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { BaseModelSpec } from '../../api/basemodel.js';
-import { BASE_WEIGHTS_DIR, CACHE_MOUNT } from '../../contracts/names.js';
+import { AGENT_ENV, BASE_WEIGHTS_DIR, CACHE_MOUNT, ENGINE_KEY_ENV, ENGINE_KEY_KEY, engineKeySecretName } from '../../contracts/names.js';
 
 // Engine images pinned by tag; spec.engine.image overrides.
 export const DEFAULT_IMAGES = {
@@ -9,12 +10,30 @@ export const DEFAULT_IMAGES = {
 
 export const HEALTH_PATH = { vllm: '/health', sglang: '/health' } as const;
 
-export type EngineEnv = { name: string; value: string };
+export type EnvVar = { name: string; value?: string; valueFrom?: Record<string, unknown> };
+
+// The engine's HOME when it runs as non-root: an emptyDir of its own (the images' HOME is /root,
+// which a non-root user cannot write; compilers and kernels cache under HOME).
+export const ENGINE_HOME = '/home/graft';
+
+// The staged copy of s3:// base weights, keyed by the source: a changed source stages into a new
+// folder instead of swapping files under running engines, and pods sharing a volume reuse a warm
+// copy of the same source.
+export function baseWeightsDir(uri: string): string {
+  return `${BASE_WEIGHTS_DIR}/${createHash('sha256').update(uri).digest('hex').slice(0, 16)}/model`;
+}
+
+// The agent's adapter cache. On a volume shared by pods (pvc, hostPath), each pod has its own
+// folder, so one pod's cleanup never removes files another pod's engine has loaded; an emptyDir
+// is the pod's alone. $(GRAFT_POD_NAME) is expanded by the kubelet from the downward API.
+export function adapterCacheDir(spec: BaseModelSpec): string {
+  return spec.storage.cache.medium === 'emptyDir' ? `${CACHE_MOUNT}/adapters` : `${CACHE_MOUNT}/pods/$(${AGENT_ENV.podName})/adapters`;
+}
 
 // Where the engine reads the base weights from, for each kind of model source.
 export function modelPath(spec: BaseModelSpec): string {
   const uri = spec.model.source.uri;
-  if (uri.startsWith('s3://')) return `${BASE_WEIGHTS_DIR}/model`;
+  if (uri.startsWith('s3://')) return baseWeightsDir(uri);
   if (uri.startsWith('pvc://')) {
     const [claim, ...rest] = uri.slice('pvc://'.length).split('/');
     return `/models/${claim}${rest.length ? `/${rest.join('/')}` : ''}`.replace(/\/+$/, '');
@@ -49,6 +68,8 @@ export function engineArgs(spec: BaseModelSpec, servedName: string): string[] {
       '--enable-lora', '--lora-target-modules', 'all', '--max-loras-per-batch', String(lim.maxLoaded),
       '--max-loaded-loras', String(lim.maxCpuLoaded), '--max-lora-rank', String(lim.maxRank),
     ];
+  // The kubelet expands $(VAR) from the container's env, so the key never appears in the pod spec.
+  if (spec.security.engineAPIKey) common.push('--api-key', `$(${ENGINE_KEY_ENV})`);
   return [...common, ...(spec.engine.args ?? [])];
 }
 
@@ -58,10 +79,15 @@ export function engineCommand(spec: BaseModelSpec): string[] | undefined {
 }
 
 // Graft's variables, overridden by the user's of the same name.
-export function engineEnv(spec: BaseModelSpec): Array<{ name: string; value?: string; valueFrom?: Record<string, unknown> }> {
-  const ours: EngineEnv[] = spec.engine.type === 'vllm'
+export function engineEnv(spec: BaseModelSpec, bmName: string): EnvVar[] {
+  const ours: EnvVar[] = spec.engine.type === 'vllm'
     ? [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, { name: 'HF_HOME', value: `${CACHE_MOUNT}/hf` }]
     : [{ name: 'HF_HOME', value: `${CACHE_MOUNT}/hf` }];
+  // A user without a passwd entry: USER keeps getpass (torch's compile cache) from failing.
+  if (spec.security.engineNonRoot) ours.push({ name: 'HOME', value: ENGINE_HOME }, { name: 'USER', value: 'graft' });
+  if (spec.security.engineAPIKey) {
+    ours.push({ name: ENGINE_KEY_ENV, valueFrom: { secretKeyRef: { name: engineKeySecretName(bmName), key: ENGINE_KEY_KEY } } });
+  }
   const user = spec.engine.env ?? [];
   const overridden = new Set(user.map((e) => e.name));
   return [...ours.filter((e) => !overridden.has(e.name)), ...user];
