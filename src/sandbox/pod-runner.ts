@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { AGENT_ENV, AGENT_PORT, LABEL_BASEMODEL } from '../contracts/names.js';
+import { agentServerName } from '../security/keys.js';
 import { silentLogger } from '../util/log.js';
 import { Proc } from './proc.js';
 import { rawRequest } from './raw.js';
@@ -13,6 +16,16 @@ import { freePort, waitFor } from './wait.js';
 // (127.0.x.y:8095, as in a cluster) and an llm-d-inference-sim process as the engine. The
 // simulator has no bind-address flag and listens on every interface, so each pod's engine gets its
 // own port, and the pod's agent is pointed at it (in a cluster both share localhost:8000).
+//
+// The agent is started from its container spec as a kubelet would: its volume mounts resolved
+// (Secret volumes written out as files, emptyDirs per pod, a pvc per claim and a hostPath per node
+// shared by the pods that mount them), its env resolved (values with $(VAR) expansion, Secret keys,
+// the downward API), and every in-pod path under a mount translated to the folder that plays it.
+// A pod whose Secret volume or secretKeyRef is missing is not started (the kubelet would keep it
+// in ContainerCreating or CreateContainerConfigError); the next sync tries again.
+//
+// The simulator takes no API key flag (llm-d-inference-sim v0.10), so it does not check the
+// engine key the agent sends; everything else about the key (Secret, mount, env) is real.
 
 type Obj = Record<string, any>;
 
@@ -24,7 +37,8 @@ export type PodRunnerOptions = {
   workDir: string;
   pollMs?: number;
   logger?: Logger;
-  // Extra environment for every agent (the S3 endpoint of the sandbox, for instance).
+  // Extra environment for every agent (the S3 endpoint of the sandbox, for instance); the
+  // container's own env wins over it.
   agentEnv?: NodeJS.ProcessEnv;
 };
 
@@ -33,14 +47,19 @@ export type RunningPod = {
   uid: string;
   ip: string;
   baseModel: string;
+  // https:// when the agent serves TLS (spec.security.agentTLS), else http://.
   agentUrl: string;
   engineUrl: string;
   enginePort: number;
   agent: Proc;
   engine: Proc;
+  // With TLS: the agent's certificate (from its Secret) and the name it carries, for pinning.
+  agentCertPem?: string;
+  agentServerName?: string;
+  // The agent's resolved environment (paths translated), and where each in-pod mount lives here.
+  agentEnv: Record<string, string>;
+  mounts: Array<{ inPod: string; host: string }>;
 };
-
-const AGENT_PORT = 8095;
 
 export class PodRunner {
   readonly pods = new Map<string, RunningPod>();
@@ -57,7 +76,7 @@ export class PodRunner {
     const tick = async () => {
       if (this.busy || this.stopped) return;
       this.busy = true;
-      try { await this.sync(); } catch (err) { this.log.warn({ err: String(err) }, 'pod runner sync failed'); }
+      try { await this.sync(); } catch (err) { this.log.warn({ err }, 'pod runner sync failed'); }
       this.busy = false;
     };
     void tick();
@@ -66,7 +85,7 @@ export class PodRunner {
 
   // One pass: start what is missing, stop what is gone.
   async sync(): Promise<void> {
-    const res = await rawRequest(this.opts.kubeConfig, 'GET', '/api/v1/pods?labelSelector=graft.dev%2Fbasemodel');
+    const res = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/pods?labelSelector=${encodeURIComponent(LABEL_BASEMODEL)}`);
     if (res.status !== 200) throw new Error(`listing pods: HTTP ${res.status}`);
     const wanted = new Map<string, Obj>();
     for (const p of (res.body as Obj).items as Obj[]) {
@@ -79,34 +98,37 @@ export class PodRunner {
       if (!p || p.metadata.uid !== rp.uid) await this.stopPod(key);
     }
     for (const [key, p] of wanted) {
-      if (!this.pods.has(key)) await this.startPod(key, p).catch((err) => this.log.warn({ pod: key, err: String(err) }, 'could not start pod processes'));
+      if (!this.pods.has(key)) await this.startPod(key, p).catch((err) => this.log.warn({ pod: key, err }, 'could not start pod processes'));
     }
   }
 
-  private async startPod(key: string, pod: Obj): Promise<void> {
-    const ns = pod.metadata.namespace, bmName = pod.metadata.labels['graft.dev/basemodel'];
-    const bmRes = await rawRequest(this.opts.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${ns}/basemodels/${bmName}`);
-    if (bmRes.status !== 200) return;
-    const bm = bmRes.body as Obj;
-    const tokenRes = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/secrets/${bmName}-agent-token`);
-    if (tokenRes.status !== 200) return;
-    const dir = join(this.opts.workDir, ns, pod.metadata.name);
-    await mkdir(join(dir, 'cache'), { recursive: true });
-    const tokenFile = join(dir, 'token');
-    await writeFile(tokenFile, Buffer.from((tokenRes.body as Obj).data.token, 'base64'), { mode: 0o600 });
+  private async getObject(path: string): Promise<Obj | undefined> {
+    const r = await rawRequest(this.opts.kubeConfig, 'GET', path);
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status}: ${r.text.slice(0, 300)}`);
+    return r.body as Obj;
+  }
 
-    const agentContainer = (pod.spec.initContainers ?? []).find((c: Obj) => c.name === 'graft-agent');
-    const env: NodeJS.ProcessEnv = { ...this.opts.agentEnv };
-    for (const e of agentContainer?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-    const credsRef = bm.spec.storage?.s3?.credentialsSecretRef?.name;
-    if (credsRef) {
-      const creds = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/secrets/${credsRef}`);
-      if (creds.status === 200) {
-        await mkdir(join(dir, 's3'), { recursive: true });
-        for (const [k, v] of Object.entries((creds.body as Obj).data ?? {})) await writeFile(join(dir, 's3', k), Buffer.from(v as string, 'base64'), { mode: 0o600 });
-        env.GRAFT_S3_CREDENTIALS_DIR = join(dir, 's3');
-      }
+  private async startPod(key: string, pod: Obj): Promise<void> {
+    const ns = pod.metadata.namespace, bmName = pod.metadata.labels[LABEL_BASEMODEL];
+    const bm = await this.getObject(`/apis/graft.dev/v1alpha1/namespaces/${ns}/basemodels/${bmName}`);
+    if (!bm) return;
+    const agentContainer = (pod.spec.initContainers ?? []).find((c: Obj) => c.name === 'graft-agent') as Obj | undefined;
+    if (!agentContainer) return;
+    const dir = this.workDirOf(key);
+    const secrets = new SecretReader((name) => this.getObject(`/api/v1/namespaces/${ns}/secrets/${name}`));
+
+    const mounts = await this.mountVolumes(pod, agentContainer, dir, secrets);
+    if (!mounts) return;
+    const resolved = await resolveEnv(agentContainer.env ?? [], pod, secrets);
+    if (!resolved) {
+      this.log.info({ pod: key }, 'an env Secret is missing: not starting (CreateContainerConfigError)');
+      return;
     }
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(resolved)) env[k] = translatePath(v, mounts);
+    const tmp = mounts.find((m) => m.inPod === '/tmp');
+    if (tmp) env.TMPDIR = tmp.host;
 
     const enginePort = await freePort();
     const engine = bm.spec.engine ?? {};
@@ -118,21 +140,73 @@ export class PodRunner {
       '--max-loras', String(a.maxLoaded ?? Math.min(4, maxCpu)), '--max-cpu-loras', String(maxCpu),
     ]);
     const ip = pod.status.podIP as string;
+    const port = Number(env[AGENT_ENV.port] ?? AGENT_PORT);
+    // In the pod the agent listens on every address of its own network namespace; here it binds
+    // the pod's address, and reaches the engine at the simulator's port.
+    env[AGENT_ENV.host] = ip;
+    env[AGENT_ENV.port] = String(port);
+    env[AGENT_ENV.engine] ??= engine.type ?? 'vllm';
+    env[AGENT_ENV.engineUrl] = `http://127.0.0.1:${enginePort}`;
     const [cmd, ...args] = this.opts.graftCommand;
-    const agent = new Proc(`agent ${key}`, cmd, [...args, 'agent'], {
-      env: {
-        ...env,
-        GRAFT_AGENT_HOST: ip, GRAFT_AGENT_PORT: String(AGENT_PORT), GRAFT_AGENT_TOKEN_FILE: tokenFile,
-        GRAFT_AGENT_CACHE_DIR: join(dir, 'cache'), GRAFT_AGENT_ENGINE: engine.type ?? 'vllm',
-        GRAFT_AGENT_ENGINE_URL: `http://127.0.0.1:${enginePort}`,
-      },
-    });
+    const agent = new Proc(`agent ${key}`, cmd!, [...args, 'agent'], { env: { ...this.opts.agentEnv, ...env } });
+    const tls = !!env[AGENT_ENV.tlsCertFile];
     const rp: RunningPod = {
       key, uid: pod.metadata.uid, ip, baseModel: bmName, enginePort, agent, engine: sim,
-      agentUrl: `http://${ip}:${AGENT_PORT}`, engineUrl: `http://127.0.0.1:${enginePort}`,
+      agentUrl: `${tls ? 'https' : 'http'}://${ip}:${port}`, engineUrl: `http://127.0.0.1:${enginePort}`,
+      agentEnv: env, mounts,
     };
+    if (tls) {
+      rp.agentCertPem = await readFile(env[AGENT_ENV.tlsCertFile]!, 'utf8');
+      rp.agentServerName = agentServerName({ namespace: ns, name: bmName });
+    }
     this.pods.set(key, rp);
-    this.log.info({ pod: key, ip, enginePort }, 'started agent and engine simulator');
+    this.log.info({ pod: key, ip, enginePort, tls }, 'started agent and engine simulator');
+  }
+
+  // The agent container's volume mounts, each played by a folder; undefined when a Secret volume
+  // is missing (the kubelet's FailedMount: the pod does not start).
+  private async mountVolumes(pod: Obj, container: Obj, dir: string, secrets: SecretReader): Promise<RunningPod['mounts'] | undefined> {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const volumes = new Map<string, Obj>(((pod.spec.volumes ?? []) as Obj[]).map((v) => [v.name, v]));
+    const mounts: RunningPod['mounts'] = [];
+    for (const m of (container.volumeMounts ?? []) as Obj[]) {
+      const v = volumes.get(m.name);
+      if (!v) throw new Error(`pod ${key}: mount ${m.name} names no volume`);
+      let host: string;
+      if (v.secret) {
+        host = join(dir, m.mountPath);
+        const s = await secrets.get(v.secret.secretName);
+        if (!s) {
+          if (v.secret.optional) continue;
+          this.log.info({ pod: key, secret: v.secret.secretName }, 'a Secret volume is missing: not starting (FailedMount)');
+          return undefined;
+        }
+        await mkdir(host, { recursive: true });
+        const items: Array<{ key: string; path: string }> = v.secret.items ?? Object.keys(s.data ?? {}).map((k) => ({ key: k, path: k }));
+        for (const it of items) {
+          const file = join(host, it.path);
+          const bytes = Buffer.from(s.data?.[it.key] ?? '', 'base64');
+          await mkdir(dirname(file), { recursive: true });
+          await rm(file, { force: true });
+          await writeFile(file, bytes, { mode: 0o600 });
+        }
+      } else if (v.emptyDir) {
+        host = join(dir, v.name);
+      } else if (v.persistentVolumeClaim) {
+        // One folder per claim, shared by every pod that mounts it (a ReadWriteMany volume).
+        host = join(this.opts.workDir, '.volumes', 'pvc', pod.metadata.namespace, v.persistentVolumeClaim.claimName);
+      } else if (v.hostPath) {
+        // One folder per node and path, shared by the pods on that node.
+        host = join(this.opts.workDir, '.volumes', 'nodes', pod.spec.nodeName ?? 'node', v.hostPath.path);
+      } else {
+        this.log.debug({ pod: key, volume: v.name }, 'volume kind not played by the sandbox; skipped');
+        continue;
+      }
+      if (m.subPath) host = join(host, m.subPath);
+      await mkdir(host, { recursive: true });
+      mounts.push({ inPod: m.mountPath, host });
+    }
+    return mounts;
   }
 
   private async stopPod(key: string): Promise<void> {
@@ -140,15 +214,23 @@ export class PodRunner {
     if (!rp) return;
     this.pods.delete(key);
     await Promise.all([rp.agent.stop(5_000), rp.engine.stop(5_000)]);
-    const [ns, name] = key.split('/');
-    await rm(join(this.opts.workDir, ns, name), { recursive: true, force: true });
+    // The pod's own folder (emptyDirs, Secret files) goes with it; pvc and hostPath folders stay.
+    await rm(this.workDirOf(key), { recursive: true, force: true });
     this.log.info({ pod: key }, 'stopped agent and engine simulator');
   }
 
-  // The folder holding a pod's agent cache and token.
+  // The folder holding a pod's emptyDir volumes (its cache at cache/ when the cache is an
+  // emptyDir) and its Secret files (at their mount paths).
   workDirOf(key: string): string {
     const [ns, name] = key.split('/');
-    return join(this.opts.workDir, ns, name);
+    return join(this.opts.workDir, ns!, name!);
+  }
+
+  // Where an in-pod path of a running pod's agent lies here (e.g. its GRAFT_AGENT_CACHE_DIR).
+  hostPathOf(key: string, inPod: string): string {
+    const rp = this.pods.get(key);
+    if (!rp) throw new Error(`no running pod ${key}`);
+    return translatePath(inPod, rp.mounts);
   }
 
   // Kills a pod's engine and starts it again on the same port: an engine restart, which forgets
@@ -161,13 +243,20 @@ export class PodRunner {
     await waitFor(`engine of ${key}`, async () => (await fetch(`${rp.engineUrl}/v1/models`)).ok, 30_000, 100);
   }
 
+  // A request to a running pod's agent, over TLS with its certificate pinned when it serves TLS.
+  agentRequest(key: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; text: string }> {
+    const rp = this.pods.get(key);
+    if (!rp) throw new Error(`no running pod ${key}`);
+    return agentRequest(rp, method, path, opts);
+  }
+
   // Waits until every running pod's agent answers /healthz.
   async waitHealthy(timeoutMs = 60_000): Promise<void> {
     await waitFor('pod agents healthy', async () => {
       for (const rp of this.pods.values()) {
         if (!rp.agent.running) return false;
-        const r = await fetch(`${rp.agentUrl}/healthz`).catch(() => undefined);
-        if (!r?.ok) return false;
+        const r = await agentRequest(rp, 'GET', '/healthz', {}).catch(() => undefined);
+        if (r?.status !== 200) return false;
       }
       return true;
     }, timeoutMs, 200);
@@ -179,6 +268,96 @@ export class PodRunner {
     while (this.busy) await new Promise((r) => setTimeout(r, 50));
     for (const key of [...this.pods.keys()]) await this.stopPod(key);
   }
+}
+
+// Secrets read once per pod start.
+class SecretReader {
+  private readonly cache = new Map<string, Promise<Obj | undefined>>();
+  constructor(private readonly read: (name: string) => Promise<Obj | undefined>) {}
+  get(name: string): Promise<Obj | undefined> {
+    let p = this.cache.get(name);
+    if (!p) this.cache.set(name, p = this.read(name));
+    return p;
+  }
+}
+
+// A container's env as the kubelet resolves it, in order; undefined when a required Secret key is
+// missing (CreateContainerConfigError).
+export async function resolveEnv(env: Obj[], pod: Obj, secrets: { get(name: string): Promise<Obj | undefined> }): Promise<Record<string, string> | undefined> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    if (e.value !== undefined) {
+      out[e.name] = expandVars(e.value, out);
+    } else if (e.valueFrom?.fieldRef) {
+      out[e.name] = fieldOf(pod, e.valueFrom.fieldRef.fieldPath);
+    } else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef;
+      const b64 = (await secrets.get(ref.name))?.data?.[ref.key];
+      if (b64 === undefined) {
+        if (ref.optional) continue;
+        return undefined;
+      }
+      out[e.name] = Buffer.from(b64, 'base64').toString();
+    } else {
+      out[e.name] = '';
+    }
+  }
+  return out;
+}
+
+// The downward API's fields an env var may name.
+function fieldOf(pod: Obj, path: string): string {
+  const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+  if (label) return pod.metadata.labels?.[label[1]!] ?? '';
+  const fields: Record<string, unknown> = {
+    'metadata.name': pod.metadata.name, 'metadata.namespace': pod.metadata.namespace, 'metadata.uid': pod.metadata.uid,
+    'spec.nodeName': pod.spec.nodeName, 'spec.serviceAccountName': pod.spec.serviceAccountName,
+    'status.podIP': pod.status?.podIP, 'status.hostIP': pod.status?.hostIP,
+  };
+  if (!(path in fields)) throw new Error(`fieldRef ${path} is not played by the sandbox`);
+  return String(fields[path] ?? '');
+}
+
+// Kubernetes' $(VAR) expansion: a variable defined earlier is replaced, $$ is a literal $, and
+// an unknown reference stays as written.
+export function expandVars(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => {
+    if (m === '$$') return '$';
+    return name !== undefined && name in vars ? vars[name]! : m;
+  });
+}
+
+// An in-pod path under a mount, as the folder that plays the mount (the longest mount wins).
+export function translatePath(value: string, mounts: ReadonlyArray<{ inPod: string; host: string }>): string {
+  if (!value.startsWith('/')) return value;
+  let best: { inPod: string; host: string } | undefined;
+  for (const m of mounts) {
+    const p = m.inPod.replace(/\/+$/, '');
+    if ((value === p || value.startsWith(`${p}/`)) && (!best || p.length > best.inPod.length)) best = { inPod: p, host: m.host };
+  }
+  return best ? best.host + value.slice(best.inPod.length) : value;
+}
+
+function agentRequest(rp: RunningPod, method: string, path: string, opts: { headers?: Record<string, string>; body?: string }): Promise<{ status: number; text: string }> {
+  if (!rp.agentCertPem) {
+    return fetch(`${rp.agentUrl}${path}`, { method, headers: opts.headers, body: opts.body }).then(async (r) => ({ status: r.status, text: await r.text() }));
+  }
+  const url = new URL(path, rp.agentUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({
+      method, host: url.hostname, port: url.port, path: url.pathname + url.search, headers: opts.headers,
+      ca: rp.agentCertPem, servername: rp.agentServerName, timeout: 10_000,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`agent ${rp.key}: timed out`)));
+    req.on('error', reject);
+    if (opts.body) req.write(opts.body);
+    req.end();
+  });
 }
 
 // The command that runs `graft` from this checkout: the TypeScript source (tests: always what is in
