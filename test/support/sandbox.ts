@@ -4,8 +4,11 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile } from 'node:fs/promises';
 import { graftCommand, PodRunner } from '../../src/sandbox/pod-runner.js';
+import { GraftPods } from '../../src/sandbox/graft-pods.js';
 import { waitFor } from '../../src/sandbox/wait.js';
 import type { AdapterStatus as AgentAdapter } from '../../src/contracts/agent-api.js';
+import { KeyRing } from '../../src/security/keys.js';
+import { DEFAULT_MASTER_KEY_SECRET, MASTER_KEY_FIELD } from '../../src/security/master-key.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import type { FakeNode } from '../../src/sandbox/nodes.js';
@@ -17,6 +20,8 @@ import { FIXTURES } from './fixtures-dir.js';
 
 export { FIXTURES };
 const repoRoot = join(import.meta.dirname, '..', '..');
+// The image the sandbox's operator is told is Graft's (--agent-image).
+export const GRAFT_IMAGE = 'ghcr.io/graft-dev/graft:e2e';
 
 // Everything `make demo` runs, for e2e tests: a control plane with KWOK nodes, an S3 server, the
 // pod runner (agent + engine simulator per serving pod) and `graft operator`.
@@ -24,6 +29,7 @@ export type Sandbox = {
   cp: ControlPlane;
   gw: VersityGw;
   runner: PodRunner;
+  graftPods: GraftPods; // runs pods of Graft's own image (merge Jobs) as local processes
   operator: OperatorProc;
   upload(fixture: string, bucket: string, prefix: string, edit?: (file: string, bytes: Buffer) => Buffer): Promise<void>;
   restartOperator(): Promise<void>;
@@ -37,16 +43,18 @@ export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'sou
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
   const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
   runner.start();
+  const graftPods = new GraftPods({ kubeConfig: cp.kubeConfig, image: GRAFT_IMAGE, graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
+  graftPods.start();
   const secret = await rawRequest(cp.kubeConfig, 'POST', '/api/v1/namespaces/default/secrets', {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.s3SecretName ?? 's3-creds' },
     stringData: { AWS_ACCESS_KEY_ID: gw.accessKey, AWS_SECRET_ACCESS_KEY: gw.secretKey },
   });
   if (secret.status !== 201) throw new Error(`creating s3-creds: ${secret.text}`);
-  const args = ['--agent-image', 'ghcr.io/graft-dev/graft:e2e', '--sync-period', '30s', ...(opts.operatorArgs ?? ['--leader-elect=false'])];
+  const args = ['--agent-image', GRAFT_IMAGE, '--sync-period', '30s', ...(opts.operatorArgs ?? ['--leader-elect=false'])];
   const operatorKubeconfig = opts.operatorKubeconfig ? await opts.operatorKubeconfig(cp) : cp.kubeconfigPath;
   let operator = await startOperator(operatorKubeconfig, args, {}, from);
   const sb: Sandbox = {
-    cp, gw, runner, operator,
+    cp, gw, runner, graftPods, operator,
     async upload(fixture, bucket, prefix, edit) {
       const c = gw.client();
       try {
@@ -65,6 +73,7 @@ export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'sou
     async stop() {
       await sb.operator.stop().catch(() => {});
       await runner.stop();
+      await graftPods.stop();
       await cp.stop();
       await gw.stop();
       await rm(workDir, { recursive: true, force: true });
@@ -149,17 +158,23 @@ export async function servingPods(sb: Pick<Sandbox, 'runner'>, name: string, bm:
   return out.sort();
 }
 
-// What a pod's agent reports, asked as the operator asks (TLS pinned to its certificate, the
-// BaseModel's token from its Secret).
+// What a pod's agent reports, asked as the operator asks: TLS pinned to its certificate, and the
+// token the operator derives from its master key (the BaseModel's token Secret may be gone).
 export async function agentAdapters(sb: Pick<Sandbox, 'cp' | 'runner'>, podKey: string): Promise<AgentAdapter[]> {
   const rp = sb.runner.pods.get(podKey);
   if (!rp) throw new Error(`no running pod ${podKey}`);
   const [ns] = podKey.split('/');
-  const secret = await kube(sb).get(`/api/v1/namespaces/${ns}/secrets/${rp.baseModel}-agent-token`);
-  const token = Buffer.from(secret!.data.token, 'base64').toString().trim();
+  const token = (await keyRingOf(sb)).agentToken({ namespace: ns!, name: rp.baseModel });
   const r = await sb.runner.agentRequest(podKey, 'GET', '/v1/adapters', { headers: { authorization: `Bearer ${token}` } });
   if (r.status !== 200) throw new Error(`agent ${podKey}: HTTP ${r.status}: ${r.text}`);
   return (JSON.parse(r.text) as { adapters: AgentAdapter[] }).adapters;
+}
+
+// The operator's key ring, from the master key Secret it made in its namespace.
+export async function keyRingOf(sb: Pick<Sandbox, 'cp'>, ns = NS): Promise<KeyRing> {
+  const s = await kube(sb).get(`/api/v1/namespaces/${ns}/secrets/${DEFAULT_MASTER_KEY_SECRET}`);
+  if (!s) throw new Error(`no master key Secret ${ns}/${DEFAULT_MASTER_KEY_SECRET} (is the operator running?)`);
+  return new KeyRing(Buffer.from(s.data[MASTER_KEY_FIELD], 'base64'));
 }
 
 // The running pods of a BaseModel, by pod name.
