@@ -233,9 +233,11 @@ describe('the image, built stage by stage without an engine', () => {
     child.stdout.on('data', (b: Buffer) => { out += b; });
     child.stderr.on('data', (b: Buffer) => { out += b; });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const t0 = Date.now();
     try {
       const readyz = `http://127.0.0.1:${probes}/readyz`;
       await waitFor('operator /readyz', async () => (await fetch(readyz)).status === 200, 60_000, 250).catch((err: Error) => { throw new Error(`${err.message}\n${out.slice(-3000)}`); });
+      process.stdout.write(`[image] graft operator from the image layout: /readyz 200 after ${Date.now() - t0} ms\n`);
       const ok = await run(app, ['check', '--crds', `--ready-url=${readyz}`, '--timeout=30s', '--kubeconfig', kubeconfig], env);
       expect(ok.code, ok.out).toBe(0);
       expect(ok.out).toMatch(/^ok {3}CRDs served \(graft\.dev\/v1alpha1\): basemodels, adapters, adaptersets$/m);
