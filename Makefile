@@ -25,14 +25,14 @@ tools: ## build the pinned local tools (etcd, kube-*, kwok, versitygw, simulator
 build: deps ## compile TypeScript into dist/ (bin/graft then runs it)
 	$(NODE_BIN)/tsc -p tsconfig.build.json
 
-generate: deps ## write crds/, the chart's data files and other generated files from their TypeScript sources
+generate: deps ## write crds/, the chart's data files, manifests/install.yaml and other generated files from their sources
 	$(NODE_BIN)/tsx src/cli/main.ts generate
+	GRAFT_BIN_HELM=$$($(TOOLS) path helm) $(NODE_BIN)/tsx hack/manifests.ts
 
 verify-generated: deps ## fail when a generated file differs from what is committed
 	$(NODE_BIN)/tsx src/cli/main.ts generate --check
 
-manifests: generate ## render manifests/install.yaml from charts/graft (helm template, namespace graft-system)
-	GRAFT_BIN_HELM=$$($(TOOLS) path helm) $(NODE_BIN)/tsx hack/manifests.ts
+manifests: generate ## render manifests/install.yaml from charts/graft (helm template, namespace graft-system); make generate does it too
 
 image: deps ## build Graft's one image (operator, agent, merge) with docker, podman or buildah; IMAGE=repo:tag to rename
 	hack/image.sh
