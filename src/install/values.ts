@@ -104,6 +104,13 @@ const Health = z.strictObject({
   port: z.number().int().min(1).max(65535).default(8081).describe('Port of /healthz and /readyz (`--health-probe-bind-address`).'),
 });
 
+const NetworkPolicy = z.strictObject({
+  enabled: z.boolean().default(false)
+    .describe('Render a NetworkPolicy for the operator pods: ingress only to the metrics and health ports (egress stays open: the API server, the agents, DNS).'),
+  from: z.array(openObject).default([])
+    .describe('NetworkPolicyPeers allowed to reach those ports (Prometheus, say). Empty: from anywhere.'),
+});
+
 const Tests = z.strictObject({
   enabled: z.boolean().default(true).describe('Render the `helm test` Pod (checks that the CRDs are served and the operator is ready).'),
   timeout: duration('120s', 'How long the test Pod waits for both.'),
@@ -135,6 +142,7 @@ export const ChartValues = z.strictObject({
   rbac: Rbac.prefault({}).describe('The operator\'s permissions: exactly the calls it makes (docs/rbac.md).'),
   crds: Crds.prefault({}).describe('The CustomResourceDefinitions.'),
   metrics: Metrics.prefault({}).describe('Prometheus metrics (docs/metrics.md).'),
+  networkPolicy: NetworkPolicy.prefault({}).describe('The operator pods\' own NetworkPolicy. (Each BaseModel gets one too, from the operator: it admits only the operator\'s pods to the agent port.)'),
   health: Health.prefault({}).describe('Liveness (/healthz) and readiness (/readyz) probes.'),
   tests: Tests.prefault({}).describe('`helm test`.'),
 });

@@ -17,7 +17,7 @@ const ciDir = join(root, 'charts', 'graft', 'ci');
 const OPEN = new Set([
   'global', 'resources.requests', 'resources.limits', 'podAnnotations', 'podLabels', 'nodeSelector', 'affinity',
   'tolerations[]', 'topologySpreadConstraints[]', 'operator.extraEnv[]', 'serviceAccount.annotations',
-  'metrics.service.annotations', 'metrics.serviceMonitor.labels',
+  'metrics.service.annotations', 'metrics.serviceMonitor.labels', 'networkPolicy.from[]',
 ]);
 
 function objects(node: SchemaNode, path: string, out: Array<{ path: string; node: SchemaNode }>): void {

@@ -197,6 +197,12 @@ describe('charts/graft with helm', () => {
       expect(sm.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
       expect(svc.spec.ports.map((p: Obj) => p.name)).toContain('metrics');
       expect(sm.metadata.labels.release).toBe('kube-prometheus-stack');
+      const np = one(objs, 'NetworkPolicy');
+      expect(np.spec.podSelector.matchLabels).toEqual(one(objs, 'Deployment').spec.selector.matchLabels);
+      expect(np.spec.ingress).toEqual([{
+        ports: [{ port: 'metrics', protocol: 'TCP' }, { port: 'health', protocol: 'TCP' }],
+        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+      }]);
     },
     'private-registry-values.yaml': (objs) => {
       const ref = `registry.example.com/mirror/graft@sha256:${'0'.repeat(64)}`;
