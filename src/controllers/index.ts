@@ -2,8 +2,10 @@ import type { ControllerFactory } from '../runtime/controller.js';
 import type { Kind } from '../runtime/object.js';
 import type { KeyRing } from '../security/keys.js';
 import { adapterController } from './adapter.js';
+import { adapterSetController } from './adapterset.js';
+import { JobKind } from './adapterset/job.js';
 import { baseModelController } from './basemodel.js';
-import { DeploymentKind, PodKind, SecretKind, ServiceKind } from './kinds.js';
+import { DeploymentKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
 
 export type ControllerOptions = {
   // The graft image, run as the agent sidecar in every serving pod.
@@ -21,16 +23,22 @@ export type ControllerOptions = {
 // The controllers `graft operator` runs, in registration order. Each factory receives the
 // manager's context (client, informer caches, events, logger, clock) and returns a Controller.
 export function controllers(opts: ControllerOptions): ControllerFactory[] {
-  return [baseModelController({ agentImage: opts.agentImage }), adapterController()];
+  return [baseModelController(opts), adapterController({ keyRing: opts.keyRing }), adapterSetController({ image: opts.agentImage })];
   // (keyRing, allowedHostPaths and the operator's identity are handed to the controllers that use them.)
 }
 
-// The operator caches only the children it made (and the serving pods), never every Secret, Pod
-// or Deployment of the cluster: less memory, and list/watch of Secrets limited to its own.
+// The operator caches only the children it made (and the serving pods and their ReplicaSets),
+// never every Pod or Deployment of the cluster: less memory and less to read. It caches no
+// Secrets at all: it may only create them (src/rbac/rules.ts), their content derived from the
+// master key. test/rbac/controllers-rules.test.ts holds the caches and the rules together.
 export const MANAGED_BY_GRAFT = 'app.kubernetes.io/managed-by=graft';
 export const cacheSelectors: Array<{ kind: Kind; labelSelector: string }> = [
-  { kind: SecretKind, labelSelector: MANAGED_BY_GRAFT },
   { kind: DeploymentKind, labelSelector: MANAGED_BY_GRAFT },
   { kind: ServiceKind, labelSelector: MANAGED_BY_GRAFT },
+  { kind: NetworkPolicyKind, labelSelector: MANAGED_BY_GRAFT },
   { kind: PodKind, labelSelector: 'graft.dev/basemodel' },
+  { kind: JobKind, labelSelector: MANAGED_BY_GRAFT }, // the AdapterSets' merge Jobs
+  // The serving pods' ReplicaSets (their template carries the label): a pod is the BaseModel's own
+  // only through them (src/controllers/adapter/pods.ts).
+  { kind: ReplicaSetKind, labelSelector: 'graft.dev/basemodel' },
 ];
