@@ -194,6 +194,10 @@ version_of() {
 }
 
 path_of() {
+  case "$1" in
+    source-controller-crds) flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION"; return ;;
+    kustomize-controller-crds) flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION"; return ;;
+  esac
   external "$1" && return 0
   ensure "$1" >&2
   cached "$1" "$(version_of "$1")"
