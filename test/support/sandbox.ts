@@ -39,7 +39,7 @@ export type Sandbox = {
 export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string> } = {}): Promise<Sandbox> {
   const from = opts.graft ?? 'source';
   const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
-  const cp = await startControlPlane({ e2e: true, nodes: opts.nodes }).catch(async (err) => { await gw.stop(); throw err; });
+  const cp = await startControlPlane({ e2e: true, nodes: opts.nodes ?? sandboxNodes() }).catch(async (err) => { await gw.stop(); throw err; });
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
   const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
   runner.start();
@@ -80,6 +80,17 @@ export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'sou
     },
   };
   return sb;
+}
+
+// Two fake GPU nodes whose pod CIDRs lie in a loopback range of their own (127.N.1.0/24 and
+// 127.N.2.0/24, N picked at random): sandboxes that run at the same time on one machine (other
+// test files, other people's runs) then do not bind the same pod addresses.
+export function sandboxNodes(): FakeNode[] {
+  const n = 10 + Math.floor(Math.random() * 240);
+  return [
+    { name: 'gpu-node-1', podCIDR: `127.${n}.1.0/24`, gpus: 8 },
+    { name: 'gpu-node-2', podCIDR: `127.${n}.2.0/24`, gpus: 8 },
+  ];
 }
 
 // The BaseModel the e2e tests and the demo serve adapters on: gpt2 (the fixtures' base model).
@@ -184,7 +195,10 @@ export function podsOf(sb: Pick<Sandbox, 'runner'>, bm: string): string[] {
 
 export async function waitPods(sb: Pick<Sandbox, 'runner'>, bm: string, n: number, timeoutMs = 90_000): Promise<void> {
   await waitFor(`${n} running pods of ${bm}`, () => podsOf(sb, bm).length === n, timeoutMs, 200);
-  await sb.runner.waitHealthy();
+  await sb.runner.waitHealthy().catch((err: Error) => {
+    const agents = [...sb.runner.pods.values()].map((rp) => `--- agent ${rp.key} (${rp.agent.running ? 'running' : 'exited'}):\n${rp.agent.output.slice(-2000)}`);
+    throw new Error(`${err.message}\n${agents.join('\n')}`);
+  });
 }
 
 // Watches a condition of the world every `everyMs` until stopped: for properties that must hold
