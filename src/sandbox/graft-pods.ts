@@ -1,0 +1,206 @@
+// The kubelet, in the sandbox, for pods whose image is Graft's own (an AdapterSet's merge Job; the
+// operator installed from the chart): KWOK marks them Running, and this runs their container as a
+// local `graft` process with the pod's own arguments and environment, then reports the exit as
+// the pod's phase (Succeeded or Failed) with the container's termination message, as a kubelet
+// would, so the Job controller of the sandbox's kube-controller-manager completes the Job.
+//
+// What a kubelet does that is mirrored here: env values, $(VAR) references to earlier variables,
+// valueFrom.secretKeyRef / configMapKeyRef (read from the API; optional keys may be missing) and
+// fieldRef; the termination message file (GRAFT_TERMINATION_LOG points the process at a file per
+// pod, the stand-in for the kubelet's bind mount at terminationMessagePath) with
+// FallbackToLogsOnError; SIGTERM then SIGKILL when the pod is deleted. The process gets only the
+// pod's environment (plus PATH), never the test process's; TMPDIR and a HOME under /tmp point into
+// the pod's own folder, the stand-in for an emptyDir at /tmp.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { silentLogger } from '../util/log.js';
+import { rawRequest } from './raw.js';
+
+type Obj = Record<string, any>;
+
+export type GraftPodsOptions = {
+  kubeConfig: KubeConfig;
+  // The image that means "Graft": pods whose every container runs it are run here.
+  image: string;
+  // How to run `graft` (see graftCommand in pod-runner.ts).
+  graftCommand: string[];
+  workDir: string;
+  pollMs?: number;
+  logger?: Logger;
+};
+
+type Running = { key: string; uid: string; child: ChildProcess; dir: string; startedAt: string; output: string; exited: Promise<void>; deleting: boolean };
+
+const LOG_TAIL = 2048;
+const MESSAGE_MAX = 4096;
+
+export class GraftPods {
+  readonly running = new Map<string, Running>(); // by pod uid
+  private readonly finished = new Set<string>();
+  // Every pod this runner ran to completion, with its exit, for tests.
+  readonly exits: { key: string; uid: string; code: number | null; message: string }[] = [];
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: GraftPodsOptions) {
+    this.log = opts.logger ?? silentLogger;
+  }
+
+  start(): void {
+    const tick = async () => {
+      if (this.busy || this.stopped) return;
+      this.busy = true;
+      try { await this.sync(); } catch (err) { this.log.warn({ err }, 'graft pods sync failed'); }
+      this.busy = false;
+    };
+    void tick();
+    this.timer = setInterval(tick, this.opts.pollMs ?? 300);
+  }
+
+  isGraftPod(p: Obj): boolean {
+    const cs: Obj[] = p.spec?.containers ?? [];
+    return cs.length > 0 && cs.every((c) => c.image === this.opts.image) && !p.metadata?.labels?.['graft.dev/basemodel'];
+  }
+
+  async sync(): Promise<void> {
+    const res = await rawRequest(this.opts.kubeConfig, 'GET', '/api/v1/pods');
+    if (res.status !== 200) throw new Error(`listing pods: HTTP ${res.status}`);
+    const pods = ((res.body as Obj).items as Obj[]).filter((p) => this.isGraftPod(p));
+    const live = new Map(pods.map((p) => [p.metadata.uid as string, p]));
+    for (const r of this.running.values()) {
+      const p = live.get(r.uid);
+      if ((!p || p.metadata.deletionTimestamp) && !r.deleting) {
+        r.deleting = true;
+        this.log.info({ pod: r.key }, 'pod deleted: stopping its process');
+        void this.kill(r, Math.min(5, p?.spec?.terminationGracePeriodSeconds ?? 5) * 1000);
+      }
+    }
+    for (const p of pods) {
+      const uid = p.metadata.uid as string;
+      if (this.running.has(uid) || this.finished.has(uid) || p.metadata.deletionTimestamp) continue;
+      if (p.status?.phase !== 'Running' || !p.status?.podIP) continue;
+      await this.startPod(p).catch((err) => this.log.warn({ err, pod: `${p.metadata.namespace}/${p.metadata.name}` }, 'could not start pod process'));
+    }
+  }
+
+  private async resolveEnv(pod: Obj, c: Obj): Promise<Record<string, string> | undefined> {
+    const ns = pod.metadata.namespace;
+    const env: Record<string, string> = {};
+    const expand = (v: string) => v.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n) => (n in env ? env[n] : m));
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) { env[e.name] = expand(e.value); continue; }
+      const from = e.valueFrom ?? {};
+      if (from.fieldRef) {
+        const f: Record<string, string | undefined> = {
+          'metadata.name': pod.metadata.name, 'metadata.namespace': ns, 'metadata.uid': pod.metadata.uid,
+          'spec.nodeName': pod.spec.nodeName, 'status.podIP': pod.status?.podIP, 'spec.serviceAccountName': pod.spec.serviceAccountName,
+        };
+        const v = f[from.fieldRef.fieldPath];
+        if (v !== undefined) env[e.name] = v;
+        continue;
+      }
+      const ref = from.secretKeyRef ?? from.configMapKeyRef;
+      if (!ref) continue;
+      const kindPath = from.secretKeyRef ? 'secrets' : 'configmaps';
+      const got = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/${kindPath}/${ref.name}`);
+      const data = (got.body as Obj)?.data ?? {};
+      const raw = got.status === 200 ? data[ref.key] : undefined;
+      if (raw === undefined) {
+        if (ref.optional) continue;
+        this.log.warn({ pod: `${ns}/${pod.metadata.name}`, ref: `${kindPath}/${ref.name}/${ref.key}` }, 'env reference missing: the container cannot start yet');
+        return undefined; // a kubelet reports CreateContainerConfigError and retries
+      }
+      env[e.name] = from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    }
+    return env;
+  }
+
+  private async startPod(pod: Obj): Promise<void> {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (pod.spec.containers.length !== 1) throw new Error(`${key}: only pods with one container are run (this one has ${pod.spec.containers.length})`);
+    const c = pod.spec.containers[0];
+    const env = await this.resolveEnv(pod, c);
+    if (!env) return;
+    const dir = join(this.opts.workDir, pod.metadata.namespace, `${pod.metadata.name}-${pod.metadata.uid}`);
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    // The image's entrypoint is graft: a command naming graft is replaced by this checkout's.
+    const cmd: string[] = c.command ?? [];
+    const args: string[] = [...(cmd.length && /(^|\/)graft$/.test(cmd[0]) ? cmd.slice(1) : cmd), ...(c.args ?? [])];
+    const tmp = join(dir, 'tmp');
+    const procEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH, ...env, TMPDIR: tmp,
+      HOME: !env.HOME || env.HOME.startsWith('/tmp') ? tmp : env.HOME,
+      GRAFT_TERMINATION_LOG: join(dir, 'termination-log'),
+    };
+    const [bin, ...pre] = this.opts.graftCommand;
+    // The checkout is the working directory: `--import tsx` resolves from there.
+    const child = spawn(bin, [...pre, ...args], { env: procEnv, cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const r: Running = { key, uid: pod.metadata.uid, child, dir, startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), output: '', exited: Promise.resolve(), deleting: false };
+    const keep = (b: Buffer) => {
+      r.output = (r.output + b.toString()).slice(-262_144);
+      if (process.env.GRAFT_TEST_VERBOSE) process.stderr.write(`[${key}] ${b}`);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('error', (err) => keep(Buffer.from(`could not start ${bin}: ${err.message}\n`)));
+    live.add(child);
+    child.on('exit', () => live.delete(child));
+    r.exited = new Promise((resolve) => child.on('exit', (code) => { void this.onExit(pod, c, r, code).finally(resolve); }));
+    this.running.set(r.uid, r);
+    this.log.info({ pod: key, args: args.slice(0, 2) }, 'started graft pod process');
+  }
+
+  private async onExit(pod: Obj, c: Obj, r: Running, code: number | null): Promise<void> {
+    this.running.delete(r.uid);
+    this.finished.add(r.uid);
+    let message = (await readFile(join(r.dir, 'termination-log'), 'utf8').catch(() => '')).slice(0, MESSAGE_MAX);
+    if (!message && code !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') message = r.output.slice(-LOG_TAIL);
+    this.exits.push({ key: r.key, uid: r.uid, code, message });
+    if (!r.deleting && !this.stopped) {
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const ok = code === 0;
+      const terminated: Obj = { exitCode: code ?? 137, reason: ok ? 'Completed' : code === null ? 'Killed' : 'Error', startedAt: r.startedAt, finishedAt: now };
+      if (message) terminated.message = message;
+      const body = {
+        status: {
+          phase: ok ? 'Succeeded' : 'Failed',
+          conditions: [
+            { type: 'PodScheduled', status: 'True', lastTransitionTime: r.startedAt },
+            { type: 'Initialized', status: 'True', lastTransitionTime: r.startedAt },
+            { type: 'ContainersReady', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
+            { type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
+          ],
+          containerStatuses: [{ name: c.name, image: c.image, imageID: '', ready: false, started: false, restartCount: 0, state: { terminated } }],
+        },
+      };
+      const res = await rawRequest(this.opts.kubeConfig, 'PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, body, 'application/merge-patch+json');
+      if (res.status !== 200) this.log.warn({ pod: r.key, status: res.status, body: res.text.slice(0, 300) }, 'could not report the pod\'s exit');
+      this.log.info({ pod: r.key, code }, 'graft pod process exited');
+    }
+    await rm(r.dir, { recursive: true, force: true });
+  }
+
+  private async kill(r: Running, graceMs: number): Promise<void> {
+    if (r.child.exitCode !== null || r.child.signalCode !== null) return;
+    r.child.kill('SIGTERM');
+    const t = setTimeout(() => r.child.kill('SIGKILL'), graceMs);
+    await r.exited;
+    clearTimeout(t);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    while (this.busy) await new Promise((res) => setTimeout(res, 50));
+    await Promise.all([...this.running.values()].map((r) => this.kill(r, 2_000)));
+  }
+}
+
+// Processes still running when the test process exits are killed with it.
+const live = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
