@@ -19,7 +19,7 @@ export function parseDuration(text: string): number {
   return Math.round(Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[m[2] ?? 'ms']!);
 }
 
-export const DEFAULT_MAX_HEADER_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_HEADER_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_OBJECTS = 1000;
 export const DEFAULT_MAX_ATTEMPTS = 10;

@@ -1,19 +1,23 @@
 // Stages one adapter: reuse what the cache holds, else download into a temporary folder, verify
 // the digest, validate the files, and rename into place. Nothing invalid ever reaches adapters/.
+// What the listing and the weights' 8-byte header length can refuse is refused before downloading.
 import { rm } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AllowedSources } from '../contracts/allowed-sources.js';
 import type { Logger } from '../util/log.js';
-import { downloadPrefix, listRemoteFiles } from '../storage/download.js';
+import { downloadPrefix, listRemoteFiles, type RemoteFile } from '../storage/download.js';
 import type { Limiter } from '../storage/limiter.js';
 import type { RetryPolicy } from '../storage/retry.js';
 import { s3ErrorCode } from '../storage/s3-errors.js';
+import { getRange } from '../storage/s3-objects.js';
 import { formatS3Uri, parseS3Uri } from '../storage/s3-uri.js';
 import type { AdapterCache, CacheEntry } from './cache.js';
-import type { AgentMetrics } from './metrics.js';
+import { DEFAULT_MAX_HEADER_BYTES } from './config.js';
 import { toAgentFailure } from './failure.js';
+import type { AgentMetrics } from './metrics.js';
 import { AgentFailure, type AdapterSpec } from './types.js';
 import { checkListing, validateAdapterFolder, type AdapterLimits } from './validate/adapter.js';
+import { checkHeaderLength } from './validate/safetensors.js';
 
 export interface StagerDeps {
   client: S3Client;
@@ -66,6 +70,7 @@ export async function stageAdapter(
       return same;
     }
     checkListing(files, d.limits);
+    await checkRemoteHeader(d, loc.bucket, files, opts.signal);
     const total = files.reduce((n, f) => n + f.size, 0);
     const release = await d.cache.reserve(total, d.isProtected);
     if (!release) {
@@ -100,4 +105,19 @@ export async function stageAdapter(
   } finally {
     d.metrics.stagingDuration.observe({ kind: 'adapter', result }, Number(process.hrtime.bigint() - started) / 1e9);
   }
+}
+
+// The weights file's 8-byte header length, read with one ranged GET before the download: a header
+// above the cap is refused without fetching the file (which may be gigabytes).
+async function checkRemoteHeader(d: StagerDeps, bucket: string, files: readonly RemoteFile[], signal: AbortSignal): Promise<void> {
+  const f = files.find((x) => x.path === 'adapter_model.safetensors');
+  if (!f || f.size < 8) return; // validation names what is missing or short
+  const prefix = await (async () => {
+    const body = await getRange(d.client, bucket, f.key, 0, 7, { signal, ifMatch: f.etag });
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
+    return Buffer.concat(chunks);
+  })().catch((err: unknown) => { throw toAgentFailure(err, `reading the header length of s3://${bucket}/${f.key}`); });
+  if (prefix.length < 8) return;
+  checkHeaderLength(prefix, f.size, 'adapter_model.safetensors', d.limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES);
 }

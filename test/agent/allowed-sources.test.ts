@@ -54,7 +54,7 @@ describe('agent configuration of TLS and limits', () => {
     expect(resolveConfig({}, { ...base, GRAFT_AGENT_TLS_CERT_FILE: '/c', GRAFT_AGENT_TLS_KEY_FILE: '/k' })).toMatchObject({ tlsCertFile: '/c', tlsKeyFile: '/k' });
   });
   it('has the documented defaults and reads the limits', () => {
-    expect(resolveConfig({}, base)).toMatchObject({ maxHeaderBytes: 4 * 1024 * 1024, maxConfigBytes: 1024 * 1024, maxObjects: 1000, maxAttempts: 10 });
+    expect(resolveConfig({}, base)).toMatchObject({ maxHeaderBytes: 2 * 1024 * 1024, maxConfigBytes: 1024 * 1024, maxObjects: 1000, maxAttempts: 10 });
     expect(resolveConfig({ 'max-header-size': '512Ki' }, { ...base, GRAFT_AGENT_MAX_OBJECTS: '50' })).toMatchObject({ maxHeaderBytes: 512 * 1024, maxObjects: 50 });
     expect(() => resolveConfig({}, { ...base, GRAFT_AGENT_MAX_HEADER_BYTES: '200M' })).toThrow(/GRAFT_AGENT_MAX_HEADER_BYTES.*at most 100000000/);
   });

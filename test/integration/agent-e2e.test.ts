@@ -153,9 +153,8 @@ describe('graft agent (process) with versitygw and llm-d-inference-sim', () => {
   it('loads its adapters again within 10 s after the engine is killed and restarted', async () => {
     expect(await sim.loras()).toContain('tigrinya');
     await sim.kill();
-    await sim.start();
-    expect(await sim.loras()).toEqual([]);
     const t0 = Date.now();
+    await sim.start(); // a fresh process holds no adapters; the agent may reload before this test looks
     await waitFor('the agent to reload tigrinya', async () => (await sim.loras()).includes('tigrinya'), 10_000, 100);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect((await status('tigrinya')).state).toBe('Loaded');

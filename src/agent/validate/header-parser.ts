@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AgentFailure } from '../types.js';
 import type { HeaderJob, HeaderReply } from './header-worker.js';
-import { safetensorsReason } from './safetensors.js';
+import { headerTooLarge, safetensorsReason } from './safetensors.js';
 import type { TensorSummary } from './tensors.js';
 
 const IDLE_MS = 5_000;
@@ -59,9 +59,7 @@ export class HeaderParser {
       this.idle.unref();
     });
     if ('summary' in reply) return reply.summary;
-    if (reply.kind === 'too-large') {
-      throw new AgentFailure('SafetensorsHeaderTooLarge', `${reply.message} (GRAFT_AGENT_MAX_HEADER_BYTES); a LoRA adapter's header is usually well under 1 MB`);
-    }
+    if (reply.kind === 'too-large') throw headerTooLarge(label, reply.headerBytes, this.maxHeaderBytes);
     if (reply.kind === 'safetensors') throw new AgentFailure(safetensorsReason(reply.message), reply.message);
     throw Object.assign(new Error(reply.message), { code: reply.code, syscall: 'read' });
   }
