@@ -56,6 +56,13 @@ describe('Argo CD health checks', () => {
     expect(new Set(scripts).size).toBe(1);
   });
 
+  it('argocd-cm.yaml carries exactly health.lua for each kind, under the keys Argo CD reads', () => {
+    const cm = parse(readFileSync(join(REPO_ROOT, 'gitops', 'argocd', 'argocd-cm.yaml'), 'utf8'));
+    expect(cm.metadata.name).toBe('argocd-cm');
+    expect(Object.keys(cm.data).sort()).toEqual(KINDS.map((k) => `resource.customizations.health.graft.dev_${k}`).sort());
+    for (const k of KINDS) expect(cm.data[`resource.customizations.health.graft.dev_${k}`]).toBe(readFileSync(join(dirOf(k), 'health.lua'), 'utf8'));
+  });
+
   it('fails a case whose expected status is wrong', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'graft-lua-'));
     try {
