@@ -4,6 +4,7 @@ import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtemp
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_UID } from '../../src/contracts/names.js';
 import { VERSION } from '../../src/version.js';
@@ -114,22 +115,31 @@ function makeReadOnly(dir: string): void {
   chmodSync(dir, statSync(dir).mode & ~0o222);
 }
 
-/** Bare module specifiers imported by the compiled JavaScript under dir. */
+/** Bare module specifiers the compiled JavaScript under dir imports (static and dynamic), read from its syntax tree. */
 function importedPackages(dir: string): Map<string, string> {
   const found = new Map<string, string>();
+  const note = (spec: string, file: string) => {
+    if (spec.startsWith('.') || spec.startsWith('/')) return;
+    const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+    if (!found.has(pkg)) found.set(pkg, file);
+  };
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.js')) {
-        const text = readFileSync(p, 'utf8');
-        for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
-          const spec = m[1] ?? m[2] ?? m[3]!;
-          if (spec.startsWith('.') || spec.startsWith('/')) continue;
-          const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
-          if (!found.has(pkg)) found.set(pkg, p);
+      if (e.isDirectory()) { walk(p); continue; }
+      if (!e.name.endsWith('.js')) continue;
+      const sf = ts.createSourceFile(p, readFileSync(p, 'utf8'), ts.ScriptTarget.ES2022, false, ts.ScriptKind.JS);
+      const visit = (n: ts.Node): void => {
+        if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) note(n.moduleSpecifier.text, p);
+        if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
+          const arg = n.arguments[0];
+          // A computed specifier cannot be checked statically: name it so it gets a look.
+          if (arg && ts.isStringLiteralLike(arg)) note(arg.text, p);
+          else throw new Error(`${p}: import() of a computed specifier; check by hand that it resolves in the image`);
         }
-      }
+        ts.forEachChild(n, visit);
+      };
+      visit(sf);
     }
   };
   walk(dir);
