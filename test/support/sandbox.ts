@@ -36,12 +36,12 @@ export type Sandbox = {
   stop(): Promise<void>;
 };
 
-export async function startSandbox(opts: { operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string> } = {}): Promise<Sandbox> {
+export async function startSandbox(opts: { agentEnv?: NodeJS.ProcessEnv; operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string> } = {}): Promise<Sandbox> {
   const from = opts.graft ?? 'source';
   const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
   const cp = await startControlPlane({ e2e: true, nodes: opts.nodes ?? sandboxNodes() }).catch(async (err) => { await gw.stop(); throw err; });
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
-  const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
+  const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300, agentEnv: opts.agentEnv });
   runner.start();
   const graftPods = new GraftPods({ kubeConfig: cp.kubeConfig, image: GRAFT_IMAGE, graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
   graftPods.start();
