@@ -132,6 +132,33 @@ describe('AdapterSet controller (e2e, real Jobs)', () => {
     expect((await get(setPath('mos')))!.status.modules[0].pinned).toBeUndefined();
   }, 240_000);
 
+  it('a quiet steady state: once Ready, the set and its child are not written again', async () => {
+    await waitFor('mos Ready', async () => cond(await get(setPath('mos')), 'Ready')?.status === 'True', 60_000, 300);
+    const rv = async () => [(await get(setPath('mos')))!.metadata.resourceVersion, (await get(adPath('mos-m0')))!.metadata.resourceVersion];
+    const before = await rv();
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(await rv()).toEqual(before);
+  }, 90_000);
+
+  it('Expand strategy: scores and novelty pick the modules, each served by its own Adapter; at the budget the closest module takes the task', async () => {
+    await post(setPath(), set('sema', { strategy: 'Expand', output: { uri: `s3://${B}/out/sema/` }, expand: { maxModules: 2 }, tasks: [
+      { name: 'causal', source: { uri: uris.causal } },
+      { name: 'copy', source: { uri: uris.copy } },
+      { name: 'seqcls', source: { uri: uris.seqcls } },
+      { name: 'high', source: { uri: uris.causal }, shift: { score: 5 } }] }));
+    await waitDecisions('sema', 4, 180_000);
+    const s = (await get(setPath('sema')))!;
+    expect(s.status.decisions.map((d: Obj) => [d.task, d.action, d.module])).toEqual([
+      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['high', 'BudgetExhausted', 'm0']]);
+    expect(s.status.decisions[1].score).toBeLessThan(0.01);
+    expect(s.status.decisions[2].score).toBeGreaterThan(0.8);
+    const [m0, m1] = s.status.modules;
+    expect(m0.tasks).toEqual(['causal', 'copy', 'high']);
+    expect(m1).toMatchObject({ tasks: ['seqcls'], uri: uris.seqcls, adapter: 'sema-m1' });
+    await waitServing('sema-m0', m0.digest);
+    await waitServing('sema-m1', m1.digest);
+  }, 300_000);
+
   it('the operator killed during a merge Job and the Job\'s pod deleted mid-run: the merge finishes exactly once', async () => {
     const before = (await decisions('mos')).length;
     await appendTask('mos', { name: 'causal-again', source: { uri: uris.causal }, weight: 2 });
