@@ -12,6 +12,10 @@ export const TLS_OPTIONS = { minVersion: 'TLSv1.3' } as const satisfies SecureCo
 
 export async function readTlsPair(certFile: string, keyFile: string): Promise<TlsPair> {
   const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  // createSecureContext accepts empty input (a file caught between truncate and write), which
+  // would leave the server without a certificate: insist on both PEM blocks first.
+  if (!/-----BEGIN CERTIFICATE-----/.test(cert)) throw new Error(`${certFile} holds no PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) throw new Error(`${keyFile} holds no PEM private key`);
   // Throws on a bad PEM or a key that does not match the certificate.
   createSecureContext({ cert, key, ...TLS_OPTIONS });
   return { cert, key };

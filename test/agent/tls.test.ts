@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { resolveConfig } from '../../src/agent/config.js';
 import { VllmClient } from '../../src/agent/engines/vllm.js';
+import { readTlsPair } from '../../src/agent/tls.js';
 import { agentServerName, KeyRing } from '../../src/security/keys.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -84,5 +85,26 @@ describe('agent TLS', () => {
     }
     expect(last).toMatchObject({ status: 200 });
     await expect(httpsGet(`${agent.url}/healthz`, { ca: ring.agentTls(bmA).certPem, servername: agentServerName(bmA) })).rejects.toThrow();
+  });
+});
+
+describe('readTlsPair', () => {
+  it('refuses empty, truncated and mismatched files (a rotation caught half-way)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'graft-tlspair-'));
+    const a = ring.agentTls(bmA);
+    const b = ring.agentTls(bmB);
+    const put = async (cert: string, key: string) => { await writeFile(join(dir, 'c'), cert); await writeFile(join(dir, 'k'), key); };
+    const read = () => readTlsPair(join(dir, 'c'), join(dir, 'k'));
+    await put('', '');
+    await expect(read()).rejects.toThrow(/no PEM certificate/);
+    await put(a.certPem, '');
+    await expect(read()).rejects.toThrow(/no PEM private key/);
+    await put(a.certPem.slice(0, 120), a.keyPem);
+    await expect(read()).rejects.toThrow();
+    await put(a.certPem, b.keyPem);
+    await expect(read()).rejects.toThrow(/key values mismatch/);
+    await put(a.certPem, a.keyPem);
+    expect((await read()).cert).toBe(a.certPem);
+    await rm(dir, { recursive: true, force: true });
   });
 });
