@@ -158,4 +158,25 @@ describe('Flux Kustomization with wait: true on Graft objects', () => {
     expect(cond(after, 'Ready')!.status, cond(after, 'Ready')!.message).toBe('True');
     expect(cond(await graft('adapters', 'typo'), 'Ready')?.status).toBe('True');
   });
+
+  it('waits for the operator: an Adapter applied while Graft is down has no status, and does not count as healthy', async () => {
+    await sb.operator.stop();
+    const late = { apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name: 'late' }, spec: { baseModel: 'gpt2', source: { uri: 's3://adapters/gpt2-seqcls-c_attn/' } } };
+    const files = { ...models(), 'models/late.yaml': stringify(late) };
+    delete (files as Record<string, string>)['models/typo.yaml'];
+    const sha = git.commit(files, 'one more adapter while the operator is down');
+    await waitFor('the late Adapter applied', async () => !!(await graft('adapters', 'late')), 60_000, 250);
+    // kstatus alone would call it Current (no status at all); the healthCheckExprs keep it waiting.
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect((await graft('adapters', 'late'))!.status).toBeUndefined();
+    const waiting = (await get(ksPath))!;
+    expect(waiting.status.lastAppliedRevision, 'not recorded as applied while the Adapter has no status').not.toBe(revisionOf(sha));
+    expect(cond(waiting, 'Ready')!.status).not.toBe('True');
+    await sb.restartOperator();
+    await waitFor('Kustomization Ready on the new commit', async () => {
+      const k = await get(ksPath);
+      return cond(k, 'Ready')?.status === 'True' && k!.status.lastAppliedRevision === revisionOf(sha);
+    }, 150_000, 250);
+    expect(cond(await graft('adapters', 'late'), 'Ready')?.status).toBe('True');
+  });
 });
