@@ -85,6 +85,25 @@ describe('AdapterSet step (MOS merge strategy)', () => {
   }, 120_000);
 });
 
+describe('AdapterSet step: what is a rejection and what is a failure', () => {
+  const spec = () => AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/x/` }, tasks: [{ name: 'gone', source: { uri: `s3://${B}/tasks/nothing-here/` } }] });
+  it('a task with nothing at its source is Rejected; S3 refusing the Job\'s credentials is a failure (the Job retries), not a rejection', async () => {
+    const r = await runStep(buildStepRequest('set', spec(), {}, 0, { maxRank: 16 }), s3);
+    expect(r).toMatchObject({ action: 'Rejected' });
+    expect(r.reason).toContain('nothing found under s3://adapters/tasks/nothing-here/');
+    const { createS3Client } = await import('../../src/storage/s3-client.js');
+    const saved = { ...process.env };
+    process.env.AWS_ACCESS_KEY_ID = 'nobody'; process.env.AWS_SECRET_ACCESS_KEY = 'wrong';
+    const bad = createS3Client({ endpoint: gw.endpoint, region: 'us-east-1', forcePathStyle: true, maxSockets: 4, maxAttempts: 1 });
+    process.env.AWS_ACCESS_KEY_ID = saved.AWS_ACCESS_KEY_ID; process.env.AWS_SECRET_ACCESS_KEY = saved.AWS_SECRET_ACCESS_KEY;
+    if (saved.AWS_ACCESS_KEY_ID === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    if (saved.AWS_SECRET_ACCESS_KEY === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    const withTask = AdapterSetSpec.parse({ ...spec(), tasks: [{ name: 'causal', source: { uri: uris.causal } }] });
+    await expect(runStep(buildStepRequest('set', withTask, {}, 0, { maxRank: 16 }), bad)).rejects.toThrow();
+    bad.destroy();
+  }, 60_000);
+});
+
 describe('AdapterSet step (SEMA expand strategy)', () => {
   it('shift scores and the computed novelty pick the modules; the budget forces a merge into the closest', async () => {
     const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 2 }, tasks: [

@@ -159,6 +159,24 @@ describe('AdapterSet controller (e2e, real Jobs)', () => {
     await waitServing('sema-m1', m1.digest);
   }, 300_000);
 
+  it('a merge Job that fails (S3 refuses its credentials) stalls the set with the pod\'s message, records nothing and writes nothing', async () => {
+    const secret = await rawRequest(sb.cp.kubeConfig, 'POST', `/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bad-creds' }, stringData: { AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: 'wrong' } });
+    expect(secret.status, secret.text).toBe(201);
+    const bm = gpt2BaseModel('gpt2-bad', sb.gw, { replicas: 0 }) as Obj;
+    bm.spec.storage.s3.credentialsSecretRef = { name: 'bad-creds' };
+    await post(`/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels`, bm);
+    await post(setPath(), { ...set('failing', { output: { uri: `s3://${B}/out/failing/` }, job: { backoffLimit: 0 }, tasks: [{ name: 'causal', source: { uri: uris.causal } }] }), spec: {
+      baseModel: 'gpt2-bad', output: { uri: `s3://${B}/out/failing/` }, job: { backoffLimit: 0 }, tasks: [{ name: 'causal', source: { uri: uris.causal } }] } });
+    await waitFor('failing Stalled', async () => cond(await get(setPath('failing')), 'Stalled')?.status === 'True', 120_000, 300);
+    const s = (await get(setPath('failing')))!;
+    expect(cond(s, 'Stalled').reason).toBe('MergeJobFailed');
+    expect(cond(s, 'Stalled').message).toMatch(/merge Job failing-step-0 for task causal failed .*merge step failed/);
+    expect(s.status.decisions ?? []).toEqual([]);
+    expect(await keys('out/failing/')).toEqual([]);
+    expect(await get(adPath('failing-m0'))).toBeUndefined();
+  }, 180_000);
+
   it('the operator killed during a merge Job and the Job\'s pod deleted mid-run: the merge finishes exactly once', async () => {
     const before = (await decisions('mos')).length;
     await appendTask('mos', { name: 'causal-again', source: { uri: uris.causal }, weight: 2 });

@@ -18,6 +18,7 @@ import { manifestDigest } from '../../storage/manifest.js';
 import { getObjectBytes, listObjects, putObject } from '../../storage/s3-objects.js';
 import { httpStatusOf, s3ErrorCode } from '../../storage/s3-errors.js';
 import { folderPrefix, parseS3Uri } from '../../storage/s3-uri.js';
+import { UnsafeKeyError } from '../../storage/rel-path.js';
 import { silentLogger } from '../../util/log.js';
 import { chooseMerge, decideExpand, markerUri, versionKey, versionUri, type MergeChoice } from './decide.js';
 import type { StepInput, StepRequest, StepResult } from './protocol.js';
@@ -86,11 +87,22 @@ export async function runStep(req: StepRequest, s3: S3Client, log: Logger = sile
   const t = req.task;
   const done = (r: Omit<StepResult, 'v' | 'task' | 'seconds'>): StepResult => ({ v: 1, task: t.task, ...r, seconds: (performance.now() - started) / 1000 });
   let task: Inspected, taskDigest: string;
+  // Listing first tells a missing adapter (nothing there, no such bucket: Rejected) from S3
+  // refusing the Job (credentials, permissions, outage: the Job fails and is retried, the task is
+  // not rejected). Some S3 servers answer an unknown access key with 404, so a 404 on a read after
+  // a successful listing is the only "not found" that counts.
   try {
-    task = await inspect(t.uri, s3);
     taskDigest = await prefixDigest(t.uri, s3);
   } catch (err) {
-    if (isInputError(err) || err instanceof SourceEmptyError) return done({ action: 'Rejected', reason: `the task adapter cannot be used: ${(err as Error).message}` });
+    if (err instanceof SourceEmptyError || err instanceof UnsafeKeyError || s3ErrorCode(err) === 'NoSuchBucket') {
+      return done({ action: 'Rejected', reason: `the task adapter cannot be used: ${(err as Error).message}` });
+    }
+    throw err;
+  }
+  try {
+    task = await inspect(t.uri, s3);
+  } catch (err) {
+    if (isInputError(err)) return done({ taskDigest, action: 'Rejected', reason: `the task adapter cannot be used: ${(err as Error).message}` });
     throw err;
   }
   const facts = { taskDigest, base: task.base };
