@@ -28,7 +28,10 @@ FLUX_GO_TOOLCHAIN=local
 # The proxy serves only some versions of some Flux libraries; pin those to the nearest one served.
 FLUX_SOURCE_REPLACES="github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0"
 FLUX_KUSTOMIZE_REPLACES=""
-GITTESTSERVER_VERSION=v0.25.0
+# helm-controller: its version list is refused, the exact version that Flux v2.9.5 (the release of
+# source and kustomize-controller v1.9.x) pins is served.
+FLUX_HELM_VERSION=v1.6.4
+FLUX_HELM_REPLACES=""
 
 log() { echo "[tools] $*" >&2; }
 
@@ -178,6 +181,9 @@ ensure() {
     kustomize-controller) go_install_replaced kustomize-controller "$FLUX_KUSTOMIZE_VERSION" \
         github.com/fluxcd/kustomize-controller github.com/fluxcd/kustomize-controller "$FLUX_GO_TOOLCHAIN" \
         "$FLUX_KUSTOMIZE_REPLACES" ;;
+    helm-controller) go_install_replaced helm-controller "$FLUX_HELM_VERSION" \
+        github.com/fluxcd/helm-controller github.com/fluxcd/helm-controller "$FLUX_GO_TOOLCHAIN" \
+        "$FLUX_HELM_REPLACES" ;;
     lua-health|kstatus) build_own "$1" ;;
     *) echo "unknown tool: $1" >&2; return 2 ;;
   esac
@@ -189,6 +195,7 @@ version_of() {
     versitygw) echo $VERSITYGW_VERSION ;; llm-d-inference-sim) echo $SIM_VERSION ;;
     s5cmd) echo $S5CMD_VERSION ;; helm) echo $HELM_VERSION ;;
     source-controller) echo $FLUX_SOURCE_VERSION ;; kustomize-controller) echo $FLUX_KUSTOMIZE_VERSION ;;
+    helm-controller) echo $FLUX_HELM_VERSION ;;
     lua-health|kstatus) own_version "$1" ;;
   esac
 }
@@ -197,6 +204,7 @@ path_of() {
   case "$1" in
     source-controller-crds) flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION"; return ;;
     kustomize-controller-crds) flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION"; return ;;
+    helm-controller-crds) flux_crds github.com/fluxcd/helm-controller "$FLUX_HELM_VERSION"; return ;;
   esac
   external "$1" && return 0
   ensure "$1" >&2
@@ -205,7 +213,7 @@ path_of() {
 
 ALL="etcd versitygw llm-d-inference-sim kwok kube-apiserver kube-controller-manager kube-scheduler kubectl s5cmd helm"
 OWN="lua-health kstatus"
-FLUX="source-controller kustomize-controller"
+FLUX="source-controller kustomize-controller helm-controller"
 GITOPS="$OWN $FLUX"
 
 if [ "${1:-}" = path ]; then path_of "$2"; exit 0; fi
@@ -220,7 +228,7 @@ if [ "${1:-}" = env ]; then
     p=$(cached "$t" "$(version_of "$t")")
     [ -x "$p" ] && echo "export GRAFT_BIN_$(echo "$t" | tr 'a-z-' 'A-Z_')=$p"
   done
-  for m in source-controller kustomize-controller; do
+  for m in $FLUX; do
     d="$CACHE/share/$m-$(version_of "$m")/crds"
     [ -f "$d/.ready" ] && echo "export GRAFT_CRDS_$(echo "$m" | tr 'a-z-' 'A-Z_')=$d"
   done
@@ -236,8 +244,7 @@ exec 9>"$lock"; flock 9
 for t in "${tools[@]}"; do
   external "$t" >/dev/null || ensure "$t"
 done
-if [[ " ${tools[*]} " == *" source-controller "* ]]; then
-  flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION" >/dev/null
-  flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION" >/dev/null
-fi
+for t in "${tools[@]}"; do
+  case "$t" in source-controller|kustomize-controller|helm-controller) path_of "$t-crds" >/dev/null ;; esac
+done
 log "ready: ${tools[*]}"
