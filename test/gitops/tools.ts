@@ -3,8 +3,8 @@ import { REPO_ROOT } from '../support/fixtures-dir.js';
 
 // The GitOps tools hack/tools.sh builds outside the default set: Graft's own lua-health and kstatus
 // programs (hack/go/), Flux's controllers, and the directories of Flux's CRDs.
-export type GitopsTool = 'lua-health' | 'kstatus' | 'source-controller' | 'kustomize-controller'
-  | 'source-controller-crds' | 'kustomize-controller-crds';
+export type GitopsTool = 'lua-health' | 'kstatus' | 'source-controller' | 'kustomize-controller' | 'helm-controller'
+  | 'source-controller-crds' | 'kustomize-controller-crds' | 'helm-controller-crds';
 
 // GRAFT_BIN_<NAME> (GRAFT_CRDS_<CONTROLLER> for CRDs) when `source <(hack/tools.sh env)` set it,
 // else hack/tools.sh path (which builds it when missing: minutes for the Flux controllers).
