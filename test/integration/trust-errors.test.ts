@@ -11,6 +11,8 @@ import {
 // pod's staging folder is replaced by a file, so every download fails in the file system. The
 // agent retries with backoff a bounded number of times (4 here, GRAFT_AGENT_MAX_ATTEMPTS), then
 // gives up with RetriesExhausted; the Adapter shows it with the agent's message, and stays put.
+// Also item 7, operator side: a source outside the BaseModel's allowedSources is refused before
+// any agent hears of it.
 const MAX_ATTEMPTS = 4;
 
 describe('bounded retries end with a reason (issue 9, item 15)', () => {
@@ -20,7 +22,9 @@ describe('bounded retries end with a reason (issue 9, item 15)', () => {
     await sb.upload('gpt2-causal-tigrinya', 'adapters', 'errs/v1/');
     await sb.upload('gpt2-causal-tigrinya', 'adapters', 'errs/v1-again/');
     await kube(sb).post(bmPath(), gpt2BaseModel('gpt2', sb.gw, { replicas: 1 }));
+    await kube(sb).post(bmPath(), gpt2BaseModel('fenced', sb.gw, { replicas: 1, adapters: { maxPerPod: 8, maxRank: 16, allowedSources: ['s3://adapters/errs/'] } }));
     await waitPods(sb, 'gpt2', 1);
+    await waitPods(sb, 'fenced', 1);
   });
   afterEach(async (c) => dumpOnFailure(sb, c.task.result?.state === 'fail'));
   afterAll(async () => { await sb?.stop(); });
@@ -56,5 +60,18 @@ describe('bounded retries end with a reason (issue 9, item 15)', () => {
     await mkdir(staging);
     await k.patch(adPath('errs'), { spec: { source: { uri: 's3://adapters/errs/v1-again/' } } });
     await waitAdapter(sb, 'errs', 'Ready after the fix', (a) => isReady(a, 1), 60_000);
+  });
+
+  it('refuses a source outside the BaseModel\'s allowedSources without sending it to any agent (item 7)', async () => {
+    const k = kube(sb);
+    await k.post(adPath(), adapterObj('inside', 'fenced', { source: { uri: 's3://adapters/errs/v1/' }, replicas: 1 }));
+    await k.post(adPath(), adapterObj('outside', 'fenced', { source: { uri: 's3://adapters/other/' }, replicas: 1 }));
+    await waitAdapter(sb, 'inside', 'Ready', (a) => isReady(a, 1));
+    const out = await waitAdapter(sb, 'outside', 'Stalled SourceNotAllowed', (a) => cond(a, 'Stalled')?.status === 'True');
+    expect(cond(out, 'Stalled')).toMatchObject({ reason: 'SourceNotAllowed' });
+    expect(cond(out, 'Stalled')!.message).toContain('s3://adapters/errs/');
+    expect(out.status.placements).toEqual([]);
+    const pod = podsOf(sb, 'fenced')[0]!;
+    expect((await agentAdapters(sb, `${NS}/${pod}`)).map((e) => e.name)).toEqual(['inside']);
   });
 });
