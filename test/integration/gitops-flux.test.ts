@@ -159,19 +159,29 @@ describe('Flux Kustomization with wait: true on Graft objects', () => {
     expect(cond(await graft('adapters', 'typo'), 'Ready')?.status).toBe('True');
   });
 
-  it('waits for the operator: an Adapter applied while Graft is down has no status, and does not count as healthy', async () => {
+  it('waits for the operator: Adapters applied while Graft is down have no status; only kstatus alone calls them healthy', async () => {
     await sb.operator.stop();
-    const late = { apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name: 'late' }, spec: { baseModel: 'gpt2', source: { uri: 's3://adapters/gpt2-seqcls-c_attn/' } } };
-    const files = { ...models(), 'models/late.yaml': stringify(late) };
-    delete (files as Record<string, string>)['models/typo.yaml'];
-    const sha = git.commit(files, 'one more adapter while the operator is down');
-    await waitFor('the late Adapter applied', async () => !!(await graft('adapters', 'late')), 60_000, 250);
-    // kstatus alone would call it Current (no status at all); the healthCheckExprs keep it waiting.
-    await new Promise((r) => setTimeout(r, 15_000));
+    const adapter = (name: string) => ({ apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name }, spec: { baseModel: 'gpt2', source: { uri: 's3://adapters/gpt2-seqcls-c_attn/' } } });
+    const sha = git.commit({ ...models(), 'models/late.yaml': stringify(adapter('late')), 'plain/adapter.yaml': stringify(adapter('plain')) },
+      'more adapters while the operator is down');
+    // The same example without healthCheckExprs, on its own folder: kstatus alone.
+    const plain = parse(example('gitops/flux/kustomization.yaml'));
+    delete plain.spec.healthCheckExprs;
+    Object.assign(plain.metadata, { name: 'graft-plain' });
+    Object.assign(plain.spec, { path: './plain', interval: '10s', retryInterval: '5s', timeout: '3m', targetNamespace: NS });
+    await create(`/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/${FLUX_NS}/kustomizations`, plain);
+
+    await waitFor('graft-plain Ready', async () => {
+      const k = await get(`/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/${FLUX_NS}/kustomizations/graft-plain`);
+      return cond(k, 'Ready')?.status === 'True' && k!.status.lastAppliedRevision === revisionOf(sha);
+    }, 90_000, 250);
+    // kstatus's rule for an object without status: Current. Nothing has looked at these Adapters.
+    expect((await graft('adapters', 'plain'))!.status).toBeUndefined();
     expect((await graft('adapters', 'late'))!.status).toBeUndefined();
     const waiting = (await get(ksPath))!;
-    expect(waiting.status.lastAppliedRevision, 'not recorded as applied while the Adapter has no status').not.toBe(revisionOf(sha));
+    expect(waiting.status.lastAppliedRevision, 'the example is not recorded as applied while an Adapter has no status').not.toBe(revisionOf(sha));
     expect(cond(waiting, 'Ready')!.status).not.toBe('True');
+
     await sb.restartOperator();
     await waitFor('Kustomization Ready on the new commit', async () => {
       const k = await get(ksPath);
