@@ -47,7 +47,10 @@ const issues = (e: { issues: { path: PropertyKey[]; message: string }[] }) => e.
 
 export async function reconcileAdapterSet(deps: AdapterSetDeps, namespace: string, name: string, log: Logger, signal: AbortSignal): Promise<ReconcileResult | void> {
   const raw = deps.sets.get(namespace, name);
-  if (!raw || raw.metadata?.deletionTimestamp) return; // children and Jobs go with it (owner references)
+  if (!raw || raw.metadata?.deletionTimestamp) {
+    deps.metrics.modules.remove(namespace, name);
+    return; // children and Jobs go with it (owner references)
+  }
   const client = deps.client.withSignal(signal);
   const prior = AdapterSetStatus.safeParse(deps.status.current(raw) ?? {});
   let status: AdapterSetStatus = prior.success ? prior.data : {};
@@ -87,7 +90,16 @@ export async function reconcileAdapterSet(deps: AdapterSetDeps, namespace: strin
         recordDecision(deps, raw, job, status.decisions![status.decisions!.length - 1], log);
         index = nextTaskIndex(spec, status);
       } catch (err) {
-        health = { state: 'Stalled', reason: 'MergeResultUnreadable', message: (err as Error).message };
+        // Retried like a failed Job: the step is idempotent, so a new Job reports the same commit.
+        const since = Date.parse(String(job.status && (job.status as { completionTime?: string }).completionTime)) || deps.clock.now();
+        const wait = since + deps.retryFailedAfterMs - deps.clock.now();
+        if (wait <= 0) {
+          await client.delete(JobKind, namespace, jn, { propagationPolicy: 'Background', preconditionUid: job.metadata?.uid });
+          requeueAfter = 1_000;
+        } else {
+          requeueAfter = wait;
+        }
+        health = { state: 'Stalled', reason: 'MergeResultUnreadable', message: `${(err as Error).message}; the step is run again in ${Math.max(0, Math.round(wait / 1000))} s` };
       }
     } else if (job && outcome === 'Failed') {
       const pods = await jobPods(client, namespace, job);
