@@ -6,7 +6,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { serializeSafetensors } from '../../src/merge/safetensors/writer.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
-import { Limiter } from '../../src/storage/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { requestsByMethod } from '../../test/support/operator.js';
 import { startSandbox } from '../../test/support/sandbox.js';
 

@@ -2,7 +2,7 @@
 import type { Server as TlsServer } from 'node:tls';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../util/log.js';
-import { Limiter } from '../storage/limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../storage/retry.js';
 import { createS3Client, type S3Settings } from '../storage/s3-client.js';
 import { TokenFile } from './auth.js';

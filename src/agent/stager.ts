@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { AllowedSources } from '../contracts/allowed-sources.js';
 import type { Logger } from '../util/log.js';
 import { downloadPrefix, listRemoteFiles, type RemoteFile } from '../storage/download.js';
-import type { Limiter } from '../storage/limiter.js';
+import type { Limiter } from '../util/limiter.js';
 import type { RetryPolicy } from '../storage/retry.js';
 import { s3ErrorCode } from '../storage/s3-errors.js';
 import { getRange } from '../storage/s3-objects.js';

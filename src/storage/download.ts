@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { downloadFile } from './file-download.js';
 import { sharedHasher, type FileHasher } from './hash-worker.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { comparePaths, manifestDigest, type ManifestEntry } from './manifest.js';
 import { relativePathOf } from './rel-path.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';

@@ -5,7 +5,7 @@ import { setMaxListeners } from 'node:events';
 import { open } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { FileHasher } from './hash-worker.js';
-import type { Limiter } from './limiter.js';
+import type { Limiter } from '../util/limiter.js';
 import { OrderedHasher } from './ordered-hasher.js';
 import { planParts, type Part } from './parts.js';
 import { sleepBackoff, type RetryPolicy } from './retry.js';

@@ -11,7 +11,7 @@ import type { EngineClient } from '../../src/agent/engines/types.js';
 import { VllmClient } from '../../src/agent/engines/vllm.js';
 import { AdapterManager } from '../../src/agent/manager.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
-import { Limiter } from '../../src/storage/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { silentLogger } from '../../src/util/log.js';
 import { startFakeSglang, startFakeVllm, type FakeEngine } from './fake-engines.js';

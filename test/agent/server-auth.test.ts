@@ -17,7 +17,7 @@ import { API_ERROR_CODES } from '../../src/agent/errors.js';
 import { AdapterManager } from '../../src/agent/manager.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { buildServer } from '../../src/agent/server.js';
-import { Limiter } from '../../src/storage/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { silentLogger } from '../../src/util/log.js';
 import { startFakeVllm, type FakeEngine } from './fake-engines.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Limiter } from '../../src/storage/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { comparePaths, digestHex, formatManifest, manifestDigest } from '../../src/storage/manifest.js';
 import { planParts } from '../../src/storage/parts.js';
 import { checkRelativePath, relativePathOf, UnsafeKeyError } from '../../src/storage/rel-path.js';
