@@ -24,7 +24,7 @@ export async function scaleB(weights: Buffer, k: number): Promise<Buffer> {
 
 export async function uploadFixture(s3: S3Client, bucket: string, dir: string, prefix: string, scale?: number): Promise<string> {
   for (const f of await readdir(dir)) {
-    let body = await readFile(join(dir, f));
+    let body: Buffer = await readFile(join(dir, f));
     if (scale !== undefined && f === 'adapter_model.safetensors') body = await scaleB(body, scale);
     await putObject(s3, bucket, `${prefix}${f}`, body);
   }
