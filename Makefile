@@ -8,7 +8,7 @@ TOOLS := hack/tools.sh
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
-        run sandbox sandbox-down demo bench-merge bench-staging bench-scale clean image manifests
+        run sandbox sandbox-down demo bench-merge bench-staging bench-scale bench-adapterset clean image manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -69,6 +69,9 @@ demo: deps tools build ## run Graft end to end on the local sandbox; KEEP=1 leav
 
 bench-scale: deps tools build ## 1000 Adapters on 20 serving pods in the sandbox; prints figures
 	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/scale/run.ts
+
+bench-adapterset: deps tools ## an AdapterSet fed 20 rank-16 7B-Llama-shaped tasks on each strategy, in the sandbox (TASKS, LAYERS)
+	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/adapterset/run.ts
 
 bench-merge: deps ## merge 8 rank-16 adapters of 7B Llama shapes with svd, against the dense approach (numpy)
 	bench/merge/run.sh

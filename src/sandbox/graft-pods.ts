@@ -32,7 +32,7 @@ export type GraftPodsOptions = {
   logger?: Logger;
 };
 
-type Running = { key: string; uid: string; child: ChildProcess; dir: string; startedAt: string; output: string; exited: Promise<void>; deleting: boolean };
+type Running = { key: string; uid: string; child: ChildProcess; dir: string; startedAt: string; output: string; exited: Promise<void>; deleting: boolean; peakRssMb: number };
 
 const LOG_TAIL = 2048;
 const MESSAGE_MAX = 4096;
@@ -41,7 +41,7 @@ export class GraftPods {
   readonly running = new Map<string, Running>(); // by pod uid
   private readonly finished = new Set<string>();
   // Every pod this runner ran to completion, with its exit, for tests.
-  readonly exits: { key: string; uid: string; code: number | null; message: string }[] = [];
+  readonly exits: { key: string; uid: string; code: number | null; message: string; peakRssMb: number }[] = [];
   private timer?: NodeJS.Timeout;
   private busy = false;
   private stopped = false;
@@ -140,7 +140,7 @@ export class GraftPods {
     const [bin, ...pre] = this.opts.graftCommand;
     // The checkout is the working directory: `--import tsx` resolves from there.
     const child = spawn(bin, [...pre, ...args], { env: procEnv, cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const r: Running = { key, uid: pod.metadata.uid, child, dir, startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), output: '', exited: Promise.resolve(), deleting: false };
+    const r: Running = { key, uid: pod.metadata.uid, child, dir, startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), output: '', exited: Promise.resolve(), deleting: false, peakRssMb: 0 };
     const keep = (b: Buffer) => {
       r.output = (r.output + b.toString()).slice(-262_144);
       if (process.env.GRAFT_TEST_VERBOSE) process.stderr.write(`[${key}] ${b}`);
@@ -150,7 +150,8 @@ export class GraftPods {
     child.on('error', (err) => keep(Buffer.from(`could not start ${bin}: ${err.message}\n`)));
     live.add(child);
     child.on('exit', () => live.delete(child));
-    r.exited = new Promise((resolve) => child.on('exit', (code) => { void this.onExit(pod, c, r, code).finally(resolve); }));
+    const sampler = setInterval(() => { void peakRssMb(child.pid).then((mb) => { r.peakRssMb = Math.max(r.peakRssMb, mb); }); }, 100);
+    r.exited = new Promise((resolve) => child.on('exit', (code) => { clearInterval(sampler); void this.onExit(pod, c, r, code).finally(resolve); }));
     this.running.set(r.uid, r);
     this.log.info({ pod: key, args: args.slice(0, 2) }, 'started graft pod process');
   }
@@ -160,7 +161,7 @@ export class GraftPods {
     this.finished.add(r.uid);
     let message = (await readFile(join(r.dir, 'termination-log'), 'utf8').catch(() => '')).slice(0, MESSAGE_MAX);
     if (!message && code !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') message = r.output.slice(-LOG_TAIL);
-    this.exits.push({ key: r.key, uid: r.uid, code, message });
+    this.exits.push({ key: r.key, uid: r.uid, code, message, peakRssMb: r.peakRssMb });
     if (!r.deleting && !this.stopped) {
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       const ok = code === 0;
@@ -199,6 +200,15 @@ export class GraftPods {
     while (this.busy) await new Promise((res) => setTimeout(res, 50));
     await Promise.all([...this.running.values()].map((r) => this.kill(r, 2_000)));
   }
+}
+
+// The process's resident-memory high-water mark (VmHWM): a lower bound of
+// its peak, sampled every 100 ms while it runs.
+async function peakRssMb(pid: number | undefined): Promise<number> {
+  if (!pid) return 0;
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb ? Number(kb) / 1024 : 0;
 }
 
 // Processes still running when the test process exits are killed with it.
