@@ -22,6 +22,8 @@ export interface AgentApi {
   list(t: AgentTarget, signal: AbortSignal): Promise<Map<string, AgentAdapter>>;
   put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal): Promise<AgentAdapter>;
   delete(t: AgentTarget, name: string, signal: AbortSignal): Promise<void>;
+  // The BaseModel is gone: drop what is kept for it (connections).
+  forget?(baseModel: BaseModelRef): void;
 }
 
 export type AgentClientOptions = {
@@ -52,9 +54,10 @@ export class AgentClient implements AgentApi {
     await this.call(t, 'DELETE', `/v1/adapters/${encodeURIComponent(name)}`, undefined, undefined, signal);
   }
 
-  // Drops the connection pools of BaseModels not in `keep` (deleted ones).
-  retain(keep: ReadonlySet<string>): void {
-    for (const [id, p] of this.pools) if (!keep.has(id)) { p.agent.destroy(); this.pools.delete(id); }
+  forget(bm: BaseModelRef): void {
+    const id = `${bm.namespace}/${bm.name}`;
+    this.pools.get(id)?.agent.destroy();
+    this.pools.delete(id);
   }
 
   close(): void {

@@ -1,4 +1,6 @@
+import type { AdapterStatus } from '../../api/adapter.js';
 import { place, type AdapterDemand, type PlacementResult } from '../../placement/placement.js';
+import { keyOf, type KubeObject } from '../../runtime/object.js';
 import type { AdapterInfo } from './model.js';
 import type { PodSlots } from './pods.js';
 
@@ -20,3 +22,11 @@ export function placeAdapters(live: readonly AdapterInfo[], slots: PodSlots, cur
   }));
   return place(demand.filter((d) => d.replicas !== 0), pods, current);
 }
+
+// Where each Adapter is placed now, from its status as last written (so a restart reshuffles
+// nothing). Pods it is only leaving (Unloading) do not count.
+export function currentPlacements(adapters: readonly KubeObject[], statusOf: (a: KubeObject) => AdapterStatus): Map<string, string[]> {
+  return new Map(adapters.map((a) => [keyOf(a), (statusOf(a).placements ?? []).filter((p) => p.state !== 'Unloading').map((p) => p.pod)]));
+}
+
+export const NO_PLACEMENT: PlacementResult = { placements: new Map(), unschedulable: new Map() };

@@ -1,9 +1,10 @@
 import type { AdapterStatus } from '../../api/adapter.js';
-import type { Shortfall } from '../../placement/placement.js';
+import type { PlacementResult, Shortfall } from '../../placement/placement.js';
 import { findCondition, READY, RECONCILING, STALLED, type Condition, type Health } from '../../runtime/conditions.js';
-import type { KubeObject } from '../../runtime/object.js';
+import { keyOf, type KubeObject } from '../../runtime/object.js';
 import type { AdapterInfo, AgentView } from './model.js';
-import type { Refusal } from './spec.js';
+import type { PodSlots } from './pods.js';
+import type { Refusal, Wanted } from './spec.js';
 import { observeAdapter, type ObserveContext } from './status.js';
 
 // The report step's decisions, as pure functions: what each Adapter's status says, whether its
@@ -80,6 +81,52 @@ export function decideReport(i: ReportInput): Report {
     };
   }
   return { key: i.key, kind: 'status', fields: obs.status, health: { state: 'Stalled', reason: 'BaseModelNotFound', message: `BaseModel ${i.baseModelName} does not exist in this namespace (spec.baseModel)` } };
+}
+
+export type ReportAllInput = {
+  adapters: readonly KubeObject[];
+  wanted: Wanted;
+  baseModelName: string;
+  placement: PlacementResult;
+  views: ReadonlyMap<string, AgentView>;
+  slots: PodSlots;
+  statusOf: (a: KubeObject) => AdapterStatus;
+  // The last failure of the PUT of this adapter's version to this pod, if it has not succeeded.
+  callError: (a: AdapterInfo, pod: string) => { message: string; refused: boolean } | undefined;
+  nowMs: number;
+  unloadTimeoutMs: number;
+  baseModelWaitMs: number;
+};
+
+// Every Adapter's report, from what the agents reported before this pass's calls (the next pass
+// sees their effect).
+export function reportAll(i: ReportAllInput): Array<[KubeObject, Report]> {
+  const { set, spec } = i.wanted;
+  const infoByKey = new Map(set.infos.map((x) => [x.key, x]));
+  const readyPods = new Set(i.slots.ready.map((p) => p.name));
+  const waitingForPods = i.slots.grace.length > 0 || i.slots.ready.length < (spec?.replicas ?? 0);
+  return i.adapters.map((a) => {
+    const key = keyOf(a);
+    const info = infoByKey.get(key);
+    const placed = i.placement.placements.get(key) ?? [];
+    const callErrors = new Map<string, { message: string; refused: boolean }>();
+    if (info && !info.deleting) for (const pod of placed) { const e = i.callError(info, pod); if (e) callErrors.set(pod, e); }
+    return [a, decideReport({
+      obj: a, key, info, refusal: set.refused.get(key), handedOver: set.handedOver.has(key), baseModel: i.wanted.baseModel, baseModelName: i.baseModelName,
+      placed, shortfall: i.placement.unschedulable.get(key), views: i.views, previous: i.statusOf(a), nowMs: i.nowMs,
+      ctx: { readyPods, waitingForPods, baseModelReplicas: spec?.replicas ?? 0, callErrors }, unloadTimeoutMs: i.unloadTimeoutMs, baseModelWaitMs: i.baseModelWaitMs,
+    })];
+  });
+}
+
+// Placements by state over every report, for the graft_adapter_placements gauge.
+export function placementCounts(reports: ReadonlyArray<[KubeObject, Report]>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [, r] of reports) {
+    if (r.kind !== 'status') continue;
+    for (const p of r.fields.placements ?? []) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+  }
+  return counts;
 }
 
 export type EventNote = { type: 'Normal' | 'Warning'; reason: string; action: string; note: string };

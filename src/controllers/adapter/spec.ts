@@ -1,8 +1,10 @@
 import { AdapterSpec } from '../../api/adapter.js';
+import { BaseModelSpec } from '../../api/basemodel.js';
 import { AllowedSources } from '../../contracts/allowed-sources.js';
 import type { Health } from '../../runtime/conditions.js';
 import { keyOf, type KubeObject } from '../../runtime/object.js';
 import type { AdapterInfo } from './model.js';
+import type { BaseModelState } from './report.js';
 
 type Obj = KubeObject & { spec?: unknown; status?: unknown };
 
@@ -73,4 +75,31 @@ function stalled(key: string, reason: string, message: string): Refusal {
 function byAge(a: Obj, b: Obj): number {
   const ta = a.metadata?.creationTimestamp ?? '', tb = b.metadata?.creationTimestamp ?? '';
   return ta < tb ? -1 : ta > tb ? 1 : keyOf(a) < keyOf(b) ? -1 : 1;
+}
+
+export type Wanted = { spec?: BaseModelSpec; baseModel: BaseModelState; set: AdapterSet };
+
+// What the pass aims at: the BaseModel's spec (when it exists, is not being deleted and is valid)
+// and the Adapters as data. `mem.missingSince` remembers since when the BaseModel has been missing.
+export function wanted(bm: (KubeObject & { spec?: unknown }) | undefined, adapters: readonly KubeObject[], mem: { missingSince: number | undefined }, nowMs: number): Wanted {
+  const parsed = bm && !bm.metadata?.deletionTimestamp ? BaseModelSpec.safeParse(bm.spec) : undefined;
+  const spec = parsed?.success ? parsed.data : undefined;
+  let allowed = AllowedSources.of(undefined);
+  try { allowed = AllowedSources.of(spec?.adapters.allowedSources, 'spec.adapters.allowedSources'); } catch { /* the CRD validates the list */ }
+  return { spec, baseModel: baseModelState(bm, parsed, mem, nowMs), set: adapterSet(adapters, allowed) };
+}
+
+function baseModelState(obj: KubeObject | undefined, parsed: ReturnType<typeof BaseModelSpec.safeParse> | undefined, mem: { missingSince: number | undefined }, now: number): BaseModelState {
+  if (!obj) {
+    mem.missingSince ??= now;
+    return { kind: 'missing', since: mem.missingSince };
+  }
+  mem.missingSince = undefined;
+  const uid = obj.metadata?.uid;
+  if (obj.metadata?.deletionTimestamp) return { kind: 'deleting', uid };
+  if (!parsed?.success) {
+    const issue = parsed?.error.issues[0];
+    return { kind: 'invalid', uid, message: `spec.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { kind: 'ok', uid };
 }
