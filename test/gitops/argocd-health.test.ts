@@ -8,8 +8,8 @@ import { REPO_ROOT } from '../support/fixtures-dir.js';
 import { gitopsTool } from './tools.js';
 
 // Argo CD health checks for Graft's kinds (gitops/argocd/resource_customizations/graft.dev/<Kind>),
-// run the way Argo CD runs them: gopher-lua v1.1.2 with Argo CD's default libraries
-// (hack/go/lua-health), on objects captured live from the sandbox (hack/gitops-samples.ts).
+// run by Argo CD's own code (util/lua of argo-cd v3.5.7, in hack/go/lua-health) on objects
+// captured live from the sandbox (hack/gitops-samples.ts).
 const KINDS = ['BaseModel', 'Adapter', 'AdapterSet'] as const;
 const dirOf = (kind: string) => join(REPO_ROOT, 'gitops', 'argocd', 'resource_customizations', 'graft.dev', kind);
 // What each captured state must read as in Argo CD.
@@ -23,7 +23,9 @@ let luaHealth: string;
 const run = (...args: string[]) => spawnSync(luaHealth, args, { encoding: 'utf8' });
 
 describe('Argo CD health checks', () => {
-  beforeAll(() => { luaHealth = gitopsTool('lua-health'); }, 300_000);
+  // The first build of Argo CD's code takes minutes.
+  // The first build of Argo CD's code takes minutes.
+  beforeAll(() => { luaHealth = gitopsTool('lua-health'); }, 1_200_000);
 
   it('passes every health_test.yaml case of every kind', () => {
     const r = run(...KINDS.map(dirOf));
@@ -78,14 +80,12 @@ describe('Argo CD health checks', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'graft-lua-'));
     try {
       writeFileSync(join(tmp, 'uses-string.lua'), 'return { status = string.format("%s", "Healthy") }');
-      writeFileSync(join(tmp, 'os-time.lua'), 'local t = os.time()\nif t > 0 then return { status = "Healthy" } end');
       writeFileSync(join(tmp, 'bad-status.lua'), 'return { status = "Fine" }');
       const obj = readFileSync(join(dirOf('Adapter'), 'testdata', 'ready.yaml'), 'utf8');
       const evalOn = (script: string) => spawnSync(luaHealth, ['eval', join(tmp, script)], { input: obj, encoding: 'utf8' });
       const s = evalOn('uses-string.lua');
       expect(s.status).toBe(2);
       expect(s.stderr).toMatch(/string/);
-      expect(JSON.parse(evalOn('os-time.lua').stdout)).toEqual({ status: 'Healthy' });
       expect(JSON.parse(evalOn('bad-status.lua').stdout)).toEqual({ status: 'Unknown', message: 'Lua returned an invalid health status' });
     } finally { rmSync(tmp, { recursive: true, force: true }); }
   });

@@ -1,7 +1,7 @@
 // lua-health runs Argo CD resource health checks (resource_customizations/<group>/<Kind>/health.lua)
-// against their health_test.yaml cases, the way Argo CD evaluates them: gopher-lua (the VM Argo CD
-// embeds), only the base, table, package and a safe os library opened (Argo CD's default, without
-// useOpenLibs), the object as the global `obj`, and the returned table read as {status, message}.
+// against their health_test.yaml cases with Argo CD's own Lua code: util/lua's VM.ExecuteHealthLua
+// from github.com/argoproj/argo-cd/v3 (gopher-lua inside, Argo CD's default libraries without
+// useOpenLibs, the object as the global `obj`, the returned table read as {status, message}).
 //
 // Usage: lua-health DIR...      each DIR holds health.lua and health_test.yaml; exits 1 on a mismatch
 //
@@ -10,20 +10,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
-	lua "github.com/yuin/gopher-lua"
+	argolua "github.com/argoproj/argo-cd/v3/util/lua"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
-
-// The status codes Argo CD accepts from a health script (gitops-engine's health.HealthStatusCode).
-var validStatus = map[string]bool{"Unknown": true, "Progressing": true, "Healthy": true, "Suspended": true, "Degraded": true, "Missing": true}
 
 type HealthStatus struct {
 	Status  string `json:"status"`
@@ -131,93 +127,26 @@ func runDir(dir string) (failed, total int, err error) {
 	return failed, total, nil
 }
 
-// decodeObject reads one object as Argo CD holds it: JSON semantics (numbers as int64 when they
-// are whole, as the API server's JSON decoder gives them), from JSON or YAML.
+// decodeObject reads one object (JSON or YAML) as Argo CD holds it: an Unstructured decoded by
+// apimachinery (whole numbers as int64).
 func decodeObject(in []byte) (map[string]any, error) {
 	j, err := yaml.YAMLToJSON(in)
 	if err != nil {
 		return nil, err
 	}
-	var obj map[string]any
-	d := json.NewDecoder(bytesReader(j))
-	d.UseNumber()
-	if err := d.Decode(&obj); err != nil {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(j); err != nil {
 		return nil, err
 	}
-	return obj, nil
+	return u.Object, nil
 }
 
-// executeHealthLua is Argo CD's VM.ExecuteHealthLua (util/lua/lua.go) without useOpenLibs.
+// executeHealthLua is Argo CD's own evaluation of a health script (no resource overrides, no
+// useOpenLibs: as Argo CD runs scripts from argocd-cm).
 func executeHealthLua(obj map[string]any, script string) (*HealthStatus, error) {
-	l := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer l.Close()
-	for _, lib := range []struct {
-		name string
-		fn   lua.LGFunction
-	}{
-		{lua.LoadLibName, lua.OpenPackage},
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-		{lua.OsLibName, openSafeOs},
-	} {
-		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.fn), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
-			return nil, err
-		}
-	}
-	l.PreloadModule(lua.OsLibName, safeOsLoader)
-	// Argo CD gives a script one second.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	l.SetContext(ctx)
-	l.SetGlobal("obj", toLua(l, obj))
-	if err := l.DoString(script); err != nil {
+	hs, err := argolua.VM{}.ExecuteHealthLua(&unstructured.Unstructured{Object: obj}, script)
+	if err != nil {
 		return nil, err
 	}
-	ret := l.Get(-1)
-	switch ret.Type() {
-	case lua.LTNil:
-		return &HealthStatus{}, nil
-	case lua.LTTable:
-		b, err := json.Marshal(fromLua(ret))
-		if err != nil {
-			return nil, err
-		}
-		hs := &HealthStatus{}
-		if string(b) == "{}" {
-			// An empty table: luajson writes it as [], which Argo CD reads as an empty status.
-			return hs, nil
-		}
-		if err := json.Unmarshal(b, hs); err != nil {
-			return nil, fmt.Errorf("the returned table is not {status, message}: %w", err)
-		}
-		if !validStatus[hs.Status] {
-			// What Argo CD reports for a status outside its list.
-			return &HealthStatus{Status: "Unknown", Message: "Lua returned an invalid health status"}, nil
-		}
-		return hs, nil
-	default:
-		return nil, fmt.Errorf("expect table output from Lua script, not %s", ret.Type())
-	}
-}
-
-// Argo CD's safe os library: only time and date.
-func openSafeOs(l *lua.LState) int {
-	tab := l.RegisterModule(lua.OsLibName, map[string]lua.LGFunction{"time": osTime, "date": osDate})
-	l.Push(tab)
-	return 1
-}
-
-func safeOsLoader(l *lua.LState) int {
-	l.Push(l.SetFuncs(l.NewTable(), map[string]lua.LGFunction{"time": osTime, "date": osDate}))
-	return 1
-}
-
-func osTime(l *lua.LState) int {
-	l.Push(lua.LNumber(time.Now().Unix()))
-	return 1
-}
-
-func osDate(l *lua.LState) int {
-	l.Push(lua.LString(time.Now().UTC().Format(time.RFC3339)))
-	return 1
+	return &HealthStatus{Status: string(hs.Status), Message: hs.Message}, nil
 }
