@@ -5,7 +5,7 @@
 // k8s.io/kubernetes staging modules at v0.0.0.
 module graft.dev/hack/lua-health
 
-go 1.26.8
+go 1.26.3
 
 replace github.com/argoproj/argo-cd/gitops-engine => github.com/argoproj/argo-cd/gitops-engine v0.0.0-20260708145834-74d0f9207b67
 
