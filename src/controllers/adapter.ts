@@ -47,7 +47,7 @@ export function adapterController(opts: AdapterControllerOptions): ControllerFac
       status: new StatusWriter(ctx.client),
       events: ctx.events,
       clock: ctx.clock,
-      agents: new AgentClient({ keyRing: opts.keyRing, timeoutMs: opts.agentTimeoutMs ?? 5_000, onError: (code) => metrics.agentErrors.labels(code).inc() }),
+      agents: new AgentClient({ keyRing: opts.keyRing, checkLeadership: ctx.checkLeadership, timeoutMs: opts.agentTimeoutMs ?? 5_000, onError: (code) => metrics.agentErrors.labels(code).inc() }),
       metrics,
       memory: new ControllerMemory({ baseMs: opts.callBackoffMs, maxMs: opts.callBackoffMaxMs }),
       timing,

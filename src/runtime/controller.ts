@@ -62,6 +62,12 @@ export interface ControllerContext {
   namespaces: readonly string[] | undefined;
   /** The operator's metrics registry, for a controller's own graft_* metrics. */
   registry: Registry;
+  /**
+   * Throws when this process no longer leads, judged by the clock now (and stops the term then):
+   * call it right before a side effect that does not go through `client` (an agent call).
+   * Requests of `client.withSignal(signal)` check it themselves.
+   */
+  checkLeadership: () => void;
 }
 
 export type ControllerFactory = (ctx: ControllerContext) => Controller;

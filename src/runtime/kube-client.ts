@@ -64,6 +64,12 @@ export class KubeClient {
   readonly server: string;
   private readonly discovery = new Map<string, Promise<Map<string, Kind>>>();
 
+  /**
+   * Consulted before every request of a signal-bound client (withSignal): throws when this process
+   * no longer holds the lease, checked by the clock at that moment (the Manager sets it).
+   */
+  leaseGuard?: () => void;
+
   constructor(readonly kubeConfig: KubeConfig, private readonly record: RecordRequest = () => {}) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster: set current-context or pass --kubeconfig');
@@ -100,6 +106,7 @@ export class KubeClient {
     const bound = Object.create(this) as KubeClient;
     const base = this;
     bound.request = function <T>(method: HttpMethod | keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+      try { base.leaseGuard?.(); } catch (err) { return Promise.reject(err); }
       return base.request<T>(method, path, { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal });
     };
     return bound;

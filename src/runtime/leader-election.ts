@@ -69,6 +69,21 @@ export class LeaderElector {
 
   isLeader(): boolean { return this.state === 'leader'; }
 
+  /**
+   * Whether this process may still write as leader, by the clock, now: a leader whose renew
+   * deadline has passed stops leading here and then, synchronously, instead of waiting for its
+   * deadline timer. After a pause (SIGSTOP, a long GC, a suspended VM) the event loop may run
+   * pending I/O callbacks before that timer, and a reconcile resumed by them must not write.
+   */
+  holdsLease(): boolean {
+    if (this.state !== 'leader') return false;
+    if (this.clock.now() >= this.lastRenewAt + this.renewDeadlineMs) {
+      this.lose(`could not renew within the renew deadline (${this.renewDeadlineMs} ms)`);
+      return false;
+    }
+    return true;
+  }
+
   /** Starts campaigning; returns at once. */
   start(): void {
     if (this.state !== 'idle') return;

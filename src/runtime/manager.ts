@@ -115,6 +115,7 @@ export class Manager {
         onStartedLeading: () => this.startTerm(),
         onStoppedLeading: () => this.endTerm(),
       });
+      this.client.leaseGuard = () => this.checkLeadership();
     }
   }
 
@@ -128,6 +129,7 @@ export class Manager {
       clock: this.clock,
       namespaces: this.namespaces,
       registry: this.metrics.registry,
+      checkLeadership: () => this.checkLeadership(),
     };
     const controller = factory(ctx);
     if (this.controllers.some((r) => r.controller.name === controller.name)) throw new Error(`controller ${controller.name} registered twice`);
@@ -170,6 +172,13 @@ export class Manager {
   }
 
   isLeader(): boolean { return this.leading; }
+
+  // Throws unless this process holds the lease by the clock now (always passes without leader
+  // election). A lapsed lease ends the term here and then, before the caller's side effect.
+  checkLeadership(): void {
+    if (!this.elector) return;
+    if (!this.elector.holdsLease()) throw new Error('not the leader: the lease was lost or has lapsed');
+  }
 
   synced(): boolean {
     for (const inf of this.informers.values()) if (!inf.hasSynced()) return false;

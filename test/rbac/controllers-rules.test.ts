@@ -19,7 +19,7 @@ function cachedKinds(): Kind[] {
     client: {} as ControllerContext['client'],
     cache: (k: Kind) => { add(k); return { get: () => undefined, getByKey: () => undefined, list: () => [], hasSynced: () => true }; },
     events: { event: () => {} } as unknown as ControllerContext['events'],
-    logger: silentLogger, clock: new FakeClock(), namespaces: undefined, registry: new Registry(),
+    logger: silentLogger, clock: new FakeClock(), namespaces: undefined, registry: new Registry(), checkLeadership: () => {},
   } as ControllerContext;
   for (const factory of controllers({
     agentImage: 'graft:test', keyRing: new KeyRing(Buffer.alloc(32, 1)), allowedHostPaths: [],

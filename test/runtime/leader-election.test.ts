@@ -118,6 +118,28 @@ describe('LeaderElector', () => {
     expect(clock.now() - releasedAt).toBeLessThanOrEqual(2_400 + 100);
   });
 
+  it('a leader whose renew deadline has passed by the clock stops at holdsLease(), before its deadline timer runs', async () => {
+    // After a pause (SIGSTOP), pending I/O may run before the deadline timer: the clock has moved
+    // on, the timer has not fired yet. holdsLease() must answer by the clock, and stop the term.
+    const fake = new FakeClock();
+    let skew = 0;
+    const clock = { now: () => fake.now() + skew, setTimeout: fake.setTimeout.bind(fake), clearTimeout: fake.clearTimeout.bind(fake) };
+    const mem = new MemoryLease();
+    const log: string[] = [];
+    const a = new LeaderElector({
+      store: mem.storeFor('a'), identity: 'a', clock, random: () => 0.5,
+      onStartedLeading: () => log.push('start'), onStoppedLeading: () => log.push('stop'),
+    });
+    a.start();
+    await fake.advance(1000);
+    expect(a.holdsLease()).toBe(true);
+    skew = a.renewDeadlineMs + 1; // time jumps; no timer has run
+    expect(a.isLeader()).toBe(true);
+    expect(a.holdsLease()).toBe(false);
+    expect(log).toEqual(['start', 'stop']);
+    expect(a.isLeader()).toBe(false);
+  });
+
   it('refuses timings that could let two leaders overlap', () => {
     const mem = new MemoryLease();
     const base = { store: mem.storeFor('x'), identity: 'x', onStartedLeading() {}, onStoppedLeading() {} };

@@ -32,6 +32,9 @@ export type AgentClientOptions = {
   // Larger answers are refused: a compromised pod must not exhaust the operator's memory.
   maxAnswerBytes?: number;
   onError?: (code: AgentErrorCode) => void;
+  // Throws when this process no longer leads (ControllerContext.checkLeadership): no agent call
+  // leaves a process whose lease has lapsed, even before its abort signal has fired.
+  checkLeadership?: () => void;
 };
 
 const DEFAULT_MAX_ANSWER = 16 * 1024 * 1024;
@@ -81,6 +84,7 @@ export class AgentClient implements AgentApi {
   private call<S extends z.ZodType>(t: AgentTarget, method: string, path: string, body: unknown, schema: S | undefined, signal: AbortSignal): Promise<z.infer<S>> {
     const where = `${method} ${t.tls ? 'https' : 'http'}://${hostOf(t.address)}:${t.port ?? AGENT_PORT}${path}`;
     if (signal.aborted) return Promise.reject(this.fail('aborted', `${where}: not sent, the reconcile was aborted`, signal.reason));
+    try { this.opts.checkLeadership?.(); } catch (err) { return Promise.reject(this.fail('aborted', `${where}: not sent, ${(err as Error).message}`, err)); }
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const timeoutMs = this.opts.timeoutMs ?? 5_000;
     const limit = this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER;
