@@ -19,8 +19,9 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed ## install npm packages when package-lock.json changed
 
-tools: ## build the pinned local tools (etcd, kube-*, kwok, versitygw, simulator, s5cmd, helm) when missing
+tools: ## build the pinned local tools (etcd, kube-*, kwok, versitygw, simulator, s5cmd, helm, and the GitOps ones) when missing
 	$(TOOLS)
+	$(TOOLS) gitops
 
 build: deps ## compile TypeScript into dist/ (bin/graft then runs it)
 	$(NODE_BIN)/tsc -p tsconfig.build.json
