@@ -1,8 +1,8 @@
 import type { ControllerFactory } from '../runtime/controller.js';
-import { joinKey } from '../runtime/object.js';
+import { joinKey, type KubeObject } from '../runtime/object.js';
 import { StatusWriter } from '../runtime/status-writer.js';
 import type { KeyRing } from '../security/keys.js';
-import { BaseModelKind, DeploymentKind, NetworkPolicyKind, PodKind, ServiceKind } from './kinds.js';
+import { BaseModelKind, DeploymentKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
 import { LABEL_BASEMODEL } from '../contracts/names.js';
 import { reconcileBaseModel, type BaseModelDeps } from './basemodel/reconcile.js';
 import { SecretLedger } from './basemodel/secret-ledger.js';
@@ -32,6 +32,7 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
       services: ctx.cache(ServiceKind),
       networkPolicies: ctx.cache(NetworkPolicyKind),
       pods: ctx.cache(PodKind),
+      replicaSets: ctx.cache(ReplicaSetKind),
       events: ctx.events,
       clock: ctx.clock,
       agentImage: opts.agentImage,
@@ -45,13 +46,15 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
       name: 'basemodel',
       for: BaseModelKind,
       owns: [DeploymentKind, ServiceKind, NetworkPolicyKind],
-      watches: [{
-        kind: PodKind,
-        map: (pod) => {
-          const bm = pod.metadata?.labels?.[LABEL_BASEMODEL];
-          return bm ? [joinKey(pod.metadata?.namespace, bm)] : [];
+      // Pods and their ReplicaSets by label; which of them are the BaseModel's own is checked in
+      // the pass (a ReplicaSet arriving after its pods makes them count).
+      watches: [PodKind, ReplicaSetKind].map((kind) => ({
+        kind,
+        map: (o: KubeObject) => {
+          const bm = o.metadata?.labels?.[LABEL_BASEMODEL];
+          return bm ? [joinKey(o.metadata?.namespace, bm)] : [];
         },
-      }],
+      })),
       workers: 2,
       reconcile: (req, log, signal) => reconcileBaseModel(deps, req.namespace, req.name, log, signal),
     };

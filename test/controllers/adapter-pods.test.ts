@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { placeAdapters } from '../../src/controllers/adapter/placement.js';
-import { isOwnPod, podSlots, servingPods, type OwnerLookup } from '../../src/controllers/adapter/pods.js';
+import { podSlots, servingPods } from '../../src/controllers/adapter/pods.js';
+import { isOwnPod, type OwnerLookup } from '../../src/controllers/owned-pods.js';
 import type { KubeObject } from '../../src/runtime/object.js';
 import { down, info, view, views } from './adapter-fixtures.js';
 

@@ -53,6 +53,9 @@ describe('serving pods are the BaseModel\'s own (issue 9, item 12)', () => {
     expect(placedPods(await k.get(adPath('everywhere')))).toEqual(podsOf(sb, 'gpt2'));
     expect(placedPods(a)).not.toContain('intruder');
     expect(connections).toEqual([]);
+    // Nor is it one of the BaseModel's endpoints.
+    const bm = (await k.get('/apis/graft.dev/v1alpha1/namespaces/default/basemodels/gpt2'))!;
+    expect((bm.status.endpoints as Array<{ pod: string }>).map((e) => e.pod).sort()).toEqual(podsOf(sb, 'gpt2'));
     await k.del(podPath('intruder'));
   });
 

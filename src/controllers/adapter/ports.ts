@@ -4,7 +4,7 @@ import type { Cache } from '../../runtime/informer.js';
 import type { KubeClient } from '../../runtime/kube-client.js';
 import type { KubeObject } from '../../runtime/object.js';
 import { AdapterKind } from '../kinds.js';
-import type { OwnerLookup } from './pods.js';
+import type { OwnerLookup } from '../owned-pods.js';
 
 // The narrow interfaces the reconcile steps depend on: what a pass reads (the informer caches),
 // what it writes to the API server, and the status it last wrote. The controller hands in the

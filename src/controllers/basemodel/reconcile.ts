@@ -20,8 +20,9 @@ import { desiredNetworkPolicy, type OperatorIdentity } from './network-policy.js
 import { foreignObject, hostPathAllowed, ownershipMessage } from './ownership.js';
 import { SecretLedger } from './secret-ledger.js';
 import { desiredSecrets } from './secrets.js';
-import { LABEL_BASEMODEL, networkPolicyName } from '../../contracts/names.js';
+import { networkPolicyName } from '../../contracts/names.js';
 import { observe } from './status.js';
+import { isOwnPod } from '../owned-pods.js';
 
 export type BaseModelDeps = {
   client: KubeClient;
@@ -30,6 +31,7 @@ export type BaseModelDeps = {
   services: Cache<KubeObject>;
   networkPolicies: Cache<KubeObject>;
   pods: Cache<KubeObject>;
+  replicaSets: Cache<KubeObject>;
   events: EventRecorder;
   clock: Clock;
   agentImage: string;
@@ -130,7 +132,10 @@ export async function reconcileBaseModel(
   }
   if (!bm.spec.security.networkPolicy) await removeNetworkPolicy(deps, client, raw, log);
 
-  const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_BASEMODEL] === name) as unknown as V1Pod[];
+  // Only the pods of its own Deployment's ReplicaSets: a pod that merely carries the label is
+  // not counted as an endpoint or as stuck.
+  const owners = { replicaSet: (n: string) => deps.replicaSets.get(namespace, n), deployment: (n: string) => deps.deployments.get(namespace, n) };
+  const pods = deps.pods.list(namespace).filter((p) => isOwnPod(p, { name, uid: raw.metadata?.uid }, owners)) as unknown as V1Pod[];
   const seen = observe(bm, deployment, pods);
   // The cached Deployment predates the change just applied: its status says nothing about it yet.
   if (deploymentChanged) seen.health = { state: 'Reconciling', reason: 'RollingOut', message: 'applied a change to the Deployment; waiting for the Deployment controller' };
