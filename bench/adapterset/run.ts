@@ -42,6 +42,8 @@ function adapter(task: number): Map<string, Uint8Array> {
 const cpuSeconds = (metrics: string) => Number(/^process_cpu_seconds_total (\S+)$/m.exec(metrics)?.[1] ?? NaN);
 
 const sb = await startSandbox();
+// A bench stopped early (Ctrl-C, a timeout) still stops its sandbox and removes its files.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void sb.stop().finally(() => process.exit(130)); });
 try {
   const s3 = sb.gw.client();
   const t0 = performance.now();
