@@ -11,6 +11,23 @@
 // FallbackToLogsOnError; SIGTERM then SIGKILL when the pod is deleted. The process gets only the
 // pod's environment (plus PATH), never the test process's; TMPDIR and a HOME under /tmp point into
 // the pod's own folder, the stand-in for an emptyDir at /tmp.
+//
+// For the operator installed from the chart or install.yaml (a Deployment's pods), also:
+// - the service account token (service-account.ts): a pod that mounts its token gets a kubeconfig
+//   with a TokenRequest token of its ServiceAccount, through KUBECONFIG;
+// - HOSTNAME is the pod's name, as the container runtime sets it (os.hostname() stays the
+//   machine's: the operator's Lease identity is "<machine>_<uuid>", found in the pod's log);
+// - the pod network (pod-network.ts): bind addresses ":PORT" / "0.0.0.0:PORT" in the arguments
+//   become "<podIP>:PORT" (each KWOK pod has its own 127.x address, the stand-in for its network
+//   namespace, so two replicas on one machine do not collide on :8080), and URLs naming a Service
+//   (NAME.NS.svc) become one of its ready endpoints (no cluster DNS or kube-proxy here);
+// - restartPolicy: a pod with Always (or OnFailure, after a failure) is not finished when its
+//   process exits: its container status gets the kubelet's lastState.terminated, restartCount + 1
+//   and state.waiting CrashLoopBackOff with Ready False, the phase stays Running, and the process is
+//   started again after the kubelet's back-off (10 s doubling to 5 min). That is what the
+//   Deployment controller reads: the pod is unavailable, and the ReplicaSet does not replace it.
+//   Readiness probes are not run: KWOK marks a pod Ready when it starts (kwok-stages.ts), so a
+//   rolling update does not wait for the new operator's /readyz.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +35,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { silentLogger } from '../util/log.js';
 import { rawRequest } from './raw.js';
+import { bindToPodIP, endpointFrom, resolveServiceUrls } from './pod-network.js';
+import { mountsToken, serviceAccountKubeconfig } from './service-account.js';
 
 type Obj = Record<string, any>;
 
@@ -40,8 +59,11 @@ const MESSAGE_MAX = 4096;
 export class GraftPods {
   readonly running = new Map<string, Running>(); // by pod uid
   private readonly finished = new Set<string>();
+  // Pods whose process exited and is started again (restartPolicy), by uid: restarts so far and
+  // when the back-off ends.
+  private readonly backoff = new Map<string, { restarts: number; until: number }>();
   // Every pod this runner ran to completion, with its exit, for tests.
-  readonly exits: { key: string; uid: string; code: number | null; message: string; peakRssMb: number }[] = [];
+  readonly exits: { key: string; uid: string; code: number | null; message: string; peakRssMb: number; output: string }[] = [];
   private timer?: NodeJS.Timeout;
   private busy = false;
   private stopped = false;
@@ -80,9 +102,11 @@ export class GraftPods {
         void this.kill(r, Math.min(5, p?.spec?.terminationGracePeriodSeconds ?? 5) * 1000);
       }
     }
+    for (const uid of this.backoff.keys()) if (!live.has(uid)) this.backoff.delete(uid);
     for (const p of pods) {
       const uid = p.metadata.uid as string;
       if (this.running.has(uid) || this.finished.has(uid) || p.metadata.deletionTimestamp) continue;
+      if ((this.backoff.get(uid)?.until ?? 0) > Date.now()) continue;
       if (p.status?.phase !== 'Running' || !p.status?.podIP) continue;
       await this.startPod(p).catch((err) => this.log.warn({ err, pod: `${p.metadata.namespace}/${p.metadata.name}` }, 'could not start pod process'));
     }
@@ -130,10 +154,13 @@ export class GraftPods {
     await mkdir(join(dir, 'tmp'), { recursive: true });
     // The image's entrypoint is graft: a command naming graft is replaced by this checkout's.
     const cmd: string[] = c.command ?? [];
-    const args: string[] = [...(cmd.length && /(^|\/)graft$/.test(cmd[0]) ? cmd.slice(1) : cmd), ...(c.args ?? [])];
+    const podArgs: string[] = [...(cmd.length && /(^|\/)graft$/.test(cmd[0]) ? cmd.slice(1) : cmd), ...(c.args ?? [])];
+    const args = await resolveServiceUrls(bindToPodIP(podArgs, pod.status.podIP), (ns, svc, port) => this.endpoint(ns, svc, port));
+    const kubeconfig = mountsToken(pod) ? await serviceAccountKubeconfig(this.opts.kubeConfig, pod, dir) : undefined;
     const tmp = join(dir, 'tmp');
     const procEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, ...env, TMPDIR: tmp,
+      PATH: process.env.PATH, HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
+      ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}), ...env, TMPDIR: tmp,
       HOME: !env.HOME || env.HOME.startsWith('/tmp') ? tmp : env.HOME,
       GRAFT_TERMINATION_LOG: join(dir, 'termination-log'),
     };
@@ -154,15 +181,81 @@ export class GraftPods {
     r.exited = new Promise((resolve) => child.on('exit', (code) => { clearInterval(sampler); void this.onExit(pod, c, r, code).finally(resolve); }));
     this.running.set(r.uid, r);
     this.log.info({ pod: key, args: args.slice(0, 2) }, 'started graft pod process');
+    const restarts = this.backoff.get(r.uid)?.restarts;
+    if (restarts !== undefined) await this.reportRestarted(pod, c, r, restarts);
+  }
+
+  // A ready endpoint of a Service port, from its EndpointSlices (pod-network.ts).
+  private async endpoint(ns: string, svc: string, port: number) {
+    const s = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/services/${svc}`);
+    const l = await rawRequest(this.opts.kubeConfig, 'GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${svc}`)}`);
+    return endpointFrom(s.status === 200 ? (s.body as Obj) : undefined, l.status === 200 ? ((l.body as Obj).items as Obj[]) : [], port);
+  }
+
+  private async patchStatus(pod: Obj, key: string, status: Obj): Promise<void> {
+    const res = await rawRequest(this.opts.kubeConfig, 'PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, { status }, 'application/merge-patch+json');
+    if (res.status !== 200) this.log.warn({ pod: key, status: res.status, body: res.text.slice(0, 300) }, 'could not report the pod\'s status');
+  }
+
+  // restartPolicy Always, or OnFailure after a failure: the container is started again.
+  private restarts(pod: Obj, code: number | null): boolean {
+    const policy = pod.spec.restartPolicy ?? 'Always';
+    return policy === 'Always' || (policy === 'OnFailure' && code !== 0);
+  }
+
+  // The kubelet's report of a container that exited and waits for its restart.
+  private async reportBackoff(pod: Obj, c: Obj, r: Running, terminated: Obj, restarts: number, delayMs: number): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    await this.patchStatus(pod, r.key, {
+      phase: 'Running',
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: r.startedAt },
+        { type: 'Initialized', status: 'True', lastTransitionTime: r.startedAt },
+        { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${c.name}]`, lastTransitionTime: now },
+        { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${c.name}]`, lastTransitionTime: now },
+      ],
+      containerStatuses: [{
+        name: c.name, image: c.image, imageID: '', ready: false, started: false, restartCount: restarts,
+        lastState: { terminated },
+        state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})` } },
+      }],
+    });
+  }
+
+  private async reportRestarted(pod: Obj, c: Obj, r: Running, restarts: number): Promise<void> {
+    const cur = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`);
+    const last = ((cur.body as Obj)?.status?.containerStatuses as Obj[] | undefined)?.find((s) => s.name === c.name)?.lastState;
+    await this.patchStatus(pod, r.key, {
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: r.startedAt },
+        { type: 'Initialized', status: 'True', lastTransitionTime: r.startedAt },
+        { type: 'ContainersReady', status: 'True', lastTransitionTime: r.startedAt },
+        { type: 'Ready', status: 'True', lastTransitionTime: r.startedAt },
+      ],
+      containerStatuses: [{
+        name: c.name, image: c.image, imageID: '', ready: true, started: true, restartCount: restarts,
+        ...(last ? { lastState: last } : {}), state: { running: { startedAt: r.startedAt } },
+      }],
+    });
   }
 
   private async onExit(pod: Obj, c: Obj, r: Running, code: number | null): Promise<void> {
     this.running.delete(r.uid);
-    this.finished.add(r.uid);
+    const restart = !r.deleting && !this.stopped && this.restarts(pod, code);
+    if (!restart) this.finished.add(r.uid);
     let message = (await readFile(join(r.dir, 'termination-log'), 'utf8').catch(() => '')).slice(0, MESSAGE_MAX);
     if (!message && code !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') message = r.output.slice(-LOG_TAIL);
-    this.exits.push({ key: r.key, uid: r.uid, code, message, peakRssMb: r.peakRssMb });
-    if (!r.deleting && !this.stopped) {
+    this.exits.push({ key: r.key, uid: r.uid, code, message, peakRssMb: r.peakRssMb, output: r.output.slice(-LOG_TAIL) });
+    if (restart) {
+      const restarts = (this.backoff.get(r.uid)?.restarts ?? 0) + 1;
+      const delayMs = Math.min(10_000 * 2 ** (restarts - 1), 300_000);
+      this.backoff.set(r.uid, { restarts, until: Date.now() + delayMs });
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const terminated: Obj = { exitCode: code ?? 137, reason: code === 0 ? 'Completed' : 'Error', startedAt: r.startedAt, finishedAt: now };
+      if (message) terminated.message = message;
+      await this.reportBackoff(pod, c, r, terminated, restarts, delayMs);
+      this.log.info({ pod: r.key, code, restarts, delayMs }, 'graft pod process exited: restarting after the back-off');
+    } else if (!r.deleting && !this.stopped) {
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       const ok = code === 0;
       const terminated: Obj = { exitCode: code ?? 137, reason: ok ? 'Completed' : code === null ? 'Killed' : 'Error', startedAt: r.startedAt, finishedAt: now };

@@ -36,10 +36,22 @@ export type Sandbox = {
   stop(): Promise<void>;
 };
 
-export async function startSandbox(opts: { agentEnv?: NodeJS.ProcessEnv; operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string> } = {}): Promise<Sandbox> {
+export type SandboxOptions = {
+  agentEnv?: NodeJS.ProcessEnv; operatorArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string>;
+  // false: no `graft operator` process of the sandbox's own (an install test's operator runs as a pod).
+  operator?: boolean;
+  // false: the CRDs are not installed (the chart or install.yaml brings them).
+  crds?: boolean;
+};
+// A sandbox started with `operator: false`.
+export type BareSandbox = Omit<Sandbox, 'operator' | 'restartOperator'>;
+
+export async function startSandbox(opts: SandboxOptions & { operator: false }): Promise<BareSandbox>;
+export async function startSandbox(opts?: SandboxOptions): Promise<Sandbox>;
+export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox | BareSandbox> {
   const from = opts.graft ?? 'source';
   const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
-  const cp = await startControlPlane({ e2e: true, nodes: opts.nodes ?? sandboxNodes() }).catch(async (err) => { await gw.stop(); throw err; });
+  const cp = await startControlPlane({ e2e: true, crds: opts.crds, nodes: opts.nodes ?? sandboxNodes() }).catch(async (err) => { await gw.stop(); throw err; });
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
   const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300, agentEnv: opts.agentEnv });
   runner.start();
@@ -52,7 +64,7 @@ export async function startSandbox(opts: { agentEnv?: NodeJS.ProcessEnv; operato
   if (secret.status !== 201) throw new Error(`creating s3-creds: ${secret.text}`);
   const args = ['--agent-image', GRAFT_IMAGE, '--sync-period', '30s', ...(opts.operatorArgs ?? ['--leader-elect=false'])];
   const operatorKubeconfig = opts.operatorKubeconfig ? await opts.operatorKubeconfig(cp) : cp.kubeconfigPath;
-  let operator = await startOperator(operatorKubeconfig, args, {}, from);
+  let operator = opts.operator === false ? undefined as unknown as OperatorProc : await startOperator(operatorKubeconfig, args, {}, from);
   const sb: Sandbox = {
     cp, gw, runner, graftPods, operator,
     async upload(fixture, bucket, prefix, edit) {
@@ -71,7 +83,7 @@ export async function startSandbox(opts: { agentEnv?: NodeJS.ProcessEnv; operato
       sb.operator = operator;
     },
     async stop() {
-      await sb.operator.stop().catch(() => {});
+      if (sb.operator) await sb.operator.stop().catch(() => {});
       await runner.stop();
       await graftPods.stop();
       await cp.stop();
