@@ -154,7 +154,7 @@ describe('API validation by the real kube-apiserver', () => {
     expect(out).toMatch(/basemodel\.graft\.dev\/llama-3-8b\s+vllm\s+3/);
     expect(out).toMatch(/NAME\s+READY\s+REASON\s+BASEMODEL\s+REPLICAS\s+AVAILABLE\s+AGE/);
     expect(out).toMatch(/adapter\.graft\.dev\/support-bot\s+llama-3-8b\s+All/);
-    expect(out).toMatch(/NAME\s+READY\s+REASON\s+BASEMODEL\s+STRATEGY\s+AGE/);
+    expect(out).toMatch(/NAME\s+READY\s+REASON\s+BASEMODEL\s+STRATEGY\s+MODULES\s+TASKS\s+AGE/);
     const short = execFileSync(kubectl, ['--kubeconfig', cp.kubeconfigPath, 'get', 'graft'], { encoding: 'utf8' });
     expect(short).toContain('adapterset.graft.dev/support-stream');
     const bm = execFileSync(kubectl, ['--kubeconfig', cp.kubeconfigPath, 'get', 'bm', 'llama-3-8b', '-o', 'wide'], { encoding: 'utf8' });
