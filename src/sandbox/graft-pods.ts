@@ -185,10 +185,10 @@ export class GraftPods {
     if (restarts !== undefined) await this.reportRestarted(pod, c, r, restarts);
   }
 
-  // A ready endpoint of a Service port, from its EndpointSlices (pod-network.ts).
+  // A ready endpoint of a Service port, from the Service and its namespace's pods (pod-network.ts).
   private async endpoint(ns: string, svc: string, port: number) {
     const s = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/services/${svc}`);
-    const l = await rawRequest(this.opts.kubeConfig, 'GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${svc}`)}`);
+    const l = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/pods`);
     return endpointFrom(s.status === 200 ? (s.body as Obj) : undefined, l.status === 200 ? ((l.body as Obj).items as Obj[]) : [], port);
   }
 

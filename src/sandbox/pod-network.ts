@@ -4,7 +4,7 @@
 // replicas would collide, so a bind address ":PORT", "0.0.0.0:PORT" or "[::]:PORT" in the arguments
 // becomes "<podIP>:PORT". Cluster DNS and kube-proxy are not there either: a URL naming a Service
 // (http://NAME.NS.svc[.cluster.local][:PORT]/…) becomes one of its ready endpoints' address and
-// port, from the Service's EndpointSlices, when the process starts (a real resolver would ask again
+// port, computed from the Service and its pods, when the process starts (a real resolver would ask again
 // per connection; the pods that use this, the helm test Pod, run after the Service has endpoints).
 type Obj = Record<string, any>;
 
@@ -38,16 +38,24 @@ export async function resolveServiceUrls(args: string[], lookup: EndpointLookup)
   return out;
 }
 
-// The lookup from a Service and its EndpointSlices: the Service port's name picks the slice port
-// (the EndpointSlice controller has already turned a named targetPort into the pod's number).
-export function endpointFrom(service: Obj | undefined, slices: Obj[], port: number): ServiceEndpoint | undefined {
+// The lookup from a Service and the pods it selects, as the EndpointSlice controller computes its
+// endpoints: Ready pods not being deleted, the targetPort (a number, or a container port's name;
+// the Service port when unset). The sandbox's EndpointSlices themselves stay empty: the API server
+// refuses loopback addresses in them ("may not be in the loopback range"), and every KWOK pod IP
+// is one.
+export function endpointFrom(service: Obj | undefined, pods: Obj[], port: number): ServiceEndpoint | undefined {
   const sp = (service?.spec?.ports as Obj[] | undefined)?.find((p) => p.port === port);
-  if (!sp) return undefined;
-  for (const s of slices) {
-    const p = (s.ports as Obj[] | undefined)?.find((x) => (x.name ?? '') === (sp.name ?? ''));
-    if (!p?.port) continue;
-    const e = (s.endpoints as Obj[] | undefined)?.find((x) => x.conditions?.ready !== false && x.addresses?.length);
-    if (e) return { address: e.addresses[0], port: p.port };
+  const selector = service?.spec?.selector as Record<string, string> | undefined;
+  if (!sp || !selector || !Object.keys(selector).length) return undefined;
+  for (const pod of pods) {
+    const labels = (pod.metadata?.labels ?? {}) as Record<string, string>;
+    if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+    if (pod.metadata.deletionTimestamp || !pod.status?.podIP) continue;
+    if (!(pod.status.conditions as Obj[] | undefined)?.some((c) => c.type === 'Ready' && c.status === 'True')) continue;
+    const target = sp.targetPort ?? sp.port;
+    const number = typeof target === 'number' ? target
+      : ((pod.spec.containers as Obj[]).flatMap((c) => (c.ports as Obj[] | undefined) ?? []).find((cp) => cp.name === target)?.containerPort as number | undefined);
+    if (number) return { address: pod.status.podIP, port: number };
   }
   return undefined;
 }

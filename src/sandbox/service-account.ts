@@ -22,10 +22,15 @@ export function mountsToken(pod: Obj): boolean {
 // Writes <dir>/kubeconfig for the pod's ServiceAccount and returns its path.
 export async function serviceAccountKubeconfig(kc: KubeConfig, pod: Obj, dir: string): Promise<string> {
   const ns = pod.metadata.namespace as string;
-  const sa = (pod.spec?.serviceAccountName as string | undefined) || 'default';
+  // The sandbox's API server runs without the ServiceAccount admission plugin
+  // (control-plane.ts), which would have written "default" into a pod that names none; the API
+  // server binds a token only to a pod that names the ServiceAccount, so such a pod's is unbound.
+  const named = pod.spec?.serviceAccountName as string | undefined;
+  const sa = named || 'default';
+  const bound = named ? { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } } : {};
   const res = await rawRequest(kc, 'POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
     apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-    spec: { expirationSeconds: TOKEN_SECONDS, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
+    spec: { expirationSeconds: TOKEN_SECONDS, ...bound },
   });
   if (res.status !== 201) throw new Error(`token for ServiceAccount ${ns}/${sa}: HTTP ${res.status}: ${res.text.slice(0, 300)}`);
   const token = (res.body as Obj).status?.token as string | undefined;

@@ -14,6 +14,7 @@ import { startControlPlane, type ControlPlane } from './control-plane.js';
 import type { FakeNode } from '../../src/sandbox/nodes.js';
 import { startOperator, type OperatorProc } from './operator.js';
 import { toolPath } from './tools.js';
+import { createLogger } from '../../src/util/log.js';
 import { startVersityGw, type VersityGw } from './versitygw.js';
 
 import { FIXTURES } from './fixtures-dir.js';
@@ -55,7 +56,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox |
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
   const runner = new PodRunner({ kubeConfig: cp.kubeConfig, simBinary: toolPath('llm-d-inference-sim'), graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300, agentEnv: opts.agentEnv });
   runner.start();
-  const graftPods = new GraftPods({ kubeConfig: cp.kubeConfig, image: GRAFT_IMAGE, graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300 });
+  const graftPods = new GraftPods({
+    kubeConfig: cp.kubeConfig, image: GRAFT_IMAGE, graftCommand: graftCommand(repoRoot, from), workDir, pollMs: 300,
+    logger: process.env.GRAFT_TEST_VERBOSE ? createLogger({ name: 'graft-pods', level: 'debug', destination: process.stderr }) : undefined,
+  });
   graftPods.start();
   const secret = await rawRequest(cp.kubeConfig, 'POST', '/api/v1/namespaces/default/secrets', {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.s3SecretName ?? 's3-creds' },
