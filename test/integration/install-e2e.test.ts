@@ -144,6 +144,29 @@ describe('the installed operator (e2e)', () => {
     expect(await kube(sb).get('/api/v1/namespaces/graft-system/secrets/graft-operator-key')).toBeDefined();
     await examplesReady(t0, 'install.yaml: apply to Adapter Ready');
 
+    // The leader's process dies (SIGKILL): its pod is reported as a kubelet reports it (not Ready,
+    // CrashLoopBackOff, lastState 137), the other replica takes the Lease, and the same pod's
+    // container is started again after the back-off; the ReplicaSet does not replace the pod.
+    const victim = [...sb.graftPods.running.values()].find((r) => r.key === `graft-system/${lead.pod}`)!;
+    const podPathOf = `/api/v1/namespaces/graft-system/pods/${lead.pod}`;
+    const status = async () => (await kube(sb).get(podPathOf))?.status?.containerStatuses?.[0] as Obj | undefined;
+    const tk = Date.now();
+    victim.child.kill('SIGKILL');
+    await waitFor('the killed container waiting in CrashLoopBackOff', async () => (await status())?.state?.waiting?.reason === 'CrashLoopBackOff', 20_000, 100);
+    const crashed = (await kube(sb).get(podPathOf))!;
+    expect(crashed.status.phase).toBe('Running');
+    expect(crashed.status.conditions.find((c: Obj) => c.type === 'Ready').status).toBe('False');
+    expect(crashed.status.containerStatuses[0]).toMatchObject({ restartCount: 1, ready: false, lastState: { terminated: { exitCode: 137, reason: 'Error' } } });
+    const other = await waitLeader('graft-system', tk, 'install.yaml: leader killed to the other replica holding the Lease', new Set([lead.pod]));
+    expect(other.pod).not.toBe(lead.pod);
+    await waitFor('the killed container running again', async () => {
+      const st = await status();
+      return st?.state?.running !== undefined && st.ready === true && st.restartCount === 1;
+    }, 30_000, 250);
+    times.push(`install.yaml: leader killed to its container restarted: ${secs(Date.now() - tk)}`);
+    expect(sb.graftPods.running.has(victim.uid)).toBe(true);
+    expect(operatorProcs('graft-system').map((r) => r.key.split('/')[1]).sort()).toEqual([lead.pod, other.pod].sort());
+
     // Clean up for the helm install: the objects first, while the operator can still remove its
     // finalizers, then everything install.yaml made.
     await kube(sb).del(adPath('tigrinya'));
