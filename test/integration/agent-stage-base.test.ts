@@ -114,7 +114,7 @@ describe('graft agent stage-base', () => {
   });
 
   it('two pods staging the same folder at once: one copy wins, both succeed, nothing is swapped', async () => {
-    const dest = join(work, 'cache', 'shared');
+    const dest = join(work, 'cache', 'common');
     const [a, b] = await Promise.all([stage('--dest', dest), stage('--dest', dest)]);
     expect([a.code, b.code], a.output + b.output).toEqual([0, 0]);
     expect(await readFile(join(dest, 'config.json'), 'utf8')).toContain('"v":2');

@@ -68,19 +68,19 @@ describe('BaseModel pods under the sandbox kubelet (e2e)', () => {
       spec: { accessModes: ['ReadWriteMany'], storageClassName: 'manual', resources: { requests: { storage: '1Gi' } } },
     });
     await post(`/apis/graft.dev/v1alpha1/namespaces/${NS}/basemodels`, {
-      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'shared' },
+      apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'pooled' },
       spec: { model: { source: { uri: 'gpt2' } }, replicas: 2, storage: { cache: { medium: 'pvc', claimName: 'graft-cache' } }, adapters: { allowedSources: ['s3://adapters/'] } },
     });
-    await waitPods('shared', 2);
-    const ref = { namespace: NS, name: 'shared' };
+    await waitPods('pooled', 2);
+    const ref = { namespace: NS, name: 'pooled' };
     const claimDir = join(workDir, '.volumes', 'pvc', NS, 'graft-cache');
     const dirs = new Set<string>();
-    for (const rp of podsOf('shared')) {
+    for (const rp of podsOf('pooled')) {
       const podName = rp.key.split('/')[1]!;
       expect(rp.agentUrl).toBe(`https://${rp.ip}:8095`);
       // The certificate the agent serves is the one the key ring derives (the request pinned it).
       expect(rp.agentCertPem).toBe(ring.agentTls(ref).certPem);
-      expect(rp.agentServerName).toBe('shared.default.agent.graft.dev');
+      expect(rp.agentServerName).toBe('pooled.default.agent.graft.dev');
       expect((await runner.agentRequest(rp.key, 'GET', '/v1/adapters')).status).toBe(401);
       const listed = await runner.agentRequest(rp.key, 'GET', '/v1/adapters', { headers: { authorization: `Bearer ${ring.agentToken(ref)}` } });
       expect(listed.status, listed.text).toBe(200);

@@ -65,7 +65,7 @@ describe('BaseModel controller (e2e)', () => {
         replicas: 2,
         nodeSelector: { 'nvidia.com/gpu.present': 'true' },
         tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
-        priorityClassName: '', adapters: { maxPerPod: 8, maxLoaded: 2, maxCpuLoaded: 6, maxRank: 32, allowedSources: ['s3://adapters/team-a/', 's3://shared/'] },
+        priorityClassName: '', adapters: { maxPerPod: 8, maxLoaded: 2, maxCpuLoaded: 6, maxRank: 32, allowedSources: ['s3://adapters/team-a/', 's3://models-common/'] },
         storage: { s3: { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, credentialsSecretRef: { name: 's3-creds' } }, cache: { size: '10Gi' } },
       },
     });
@@ -110,7 +110,7 @@ describe('BaseModel controller (e2e)', () => {
       GRAFT_AGENT_PORT: '8095', GRAFT_AGENT_TOKEN_FILE: '/var/run/graft/token/token', GRAFT_AGENT_CACHE_DIR: '/var/cache/graft/adapters',
       GRAFT_AGENT_ENGINE: 'vllm', GRAFT_AGENT_ENGINE_URL: 'http://127.0.0.1:8000', GRAFT_AGENT_MAX_LORA_RANK: '32',
       AWS_REGION: 'us-east-1', GRAFT_AGENT_TLS_CERT_FILE: '/var/run/graft/tls/tls.crt', GRAFT_AGENT_TLS_KEY_FILE: '/var/run/graft/tls/tls.key',
-      GRAFT_AGENT_ENGINE_API_KEY_FILE: '/var/run/graft/engine-key/api-key', GRAFT_AGENT_ALLOWED_SOURCES: 's3://adapters/team-a/,s3://shared/',
+      GRAFT_AGENT_ENGINE_API_KEY_FILE: '/var/run/graft/engine-key/api-key', GRAFT_AGENT_ALLOWED_SOURCES: 's3://adapters/team-a/,s3://models-common/',
       GRAFT_AGENT_BASE_MODEL: 'meta-llama/Llama-3-8B', GRAFT_AGENT_DISK_BUDGET: '10Gi',
       GRAFT_S3_ENDPOINT: 'http://127.0.0.1:9000', GRAFT_S3_FORCE_PATH_STYLE: 'true', GRAFT_S3_CREDENTIALS_DIR: '/var/run/graft/s3',
     });
