@@ -34,6 +34,8 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { silentLogger } from '../util/log.js';
+import { Poller } from './poller.js';
+import { ObjectReader, resolveEnv } from './container-env.js';
 import { rawRequest } from './raw.js';
 import { bindToPodIP, endpointFrom, resolveServiceUrls } from './pod-network.js';
 import { mountsToken, serviceAccountKubeconfig } from './service-account.js';
@@ -64,24 +66,16 @@ export class GraftPods {
   private readonly backoff = new Map<string, { restarts: number; until: number }>();
   // Every pod this runner ran to completion, with its exit, for tests.
   readonly exits: { key: string; uid: string; code: number | null; message: string; peakRssMb: number; output: string }[] = [];
-  private timer?: NodeJS.Timeout;
-  private busy = false;
-  private stopped = false;
+  private readonly poller: Poller;
   private readonly log: Logger;
 
   constructor(private readonly opts: GraftPodsOptions) {
     this.log = opts.logger ?? silentLogger;
+    this.poller = new Poller(() => this.sync(), opts.pollMs ?? 300, (err) => this.log.warn({ err }, 'graft pods sync failed'));
   }
 
   start(): void {
-    const tick = async () => {
-      if (this.busy || this.stopped) return;
-      this.busy = true;
-      try { await this.sync(); } catch (err) { this.log.warn({ err }, 'graft pods sync failed'); }
-      this.busy = false;
-    };
-    void tick();
-    this.timer = setInterval(tick, this.opts.pollMs ?? 300);
+    this.poller.start();
   }
 
   isGraftPod(p: Obj): boolean {
@@ -112,35 +106,16 @@ export class GraftPods {
     }
   }
 
+  // The container's env as a kubelet resolves it (container-env.ts), Secrets and ConfigMaps read
+  // from the API once per start.
   private async resolveEnv(pod: Obj, c: Obj): Promise<Record<string, string> | undefined> {
     const ns = pod.metadata.namespace;
-    const env: Record<string, string> = {};
-    const expand = (v: string) => v.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n) => (n in env ? env[n] : m));
-    for (const e of c.env ?? []) {
-      if (e.value !== undefined) { env[e.name] = expand(e.value); continue; }
-      const from = e.valueFrom ?? {};
-      if (from.fieldRef) {
-        const f: Record<string, string | undefined> = {
-          'metadata.name': pod.metadata.name, 'metadata.namespace': ns, 'metadata.uid': pod.metadata.uid,
-          'spec.nodeName': pod.spec.nodeName, 'status.podIP': pod.status?.podIP, 'spec.serviceAccountName': pod.spec.serviceAccountName,
-        };
-        const v = f[from.fieldRef.fieldPath];
-        if (v !== undefined) env[e.name] = v;
-        continue;
-      }
-      const ref = from.secretKeyRef ?? from.configMapKeyRef;
-      if (!ref) continue;
-      const kindPath = from.secretKeyRef ? 'secrets' : 'configmaps';
-      const got = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/${kindPath}/${ref.name}`);
-      const data = (got.body as Obj)?.data ?? {};
-      const raw = got.status === 200 ? data[ref.key] : undefined;
-      if (raw === undefined) {
-        if (ref.optional) continue;
-        this.log.warn({ pod: `${ns}/${pod.metadata.name}`, ref: `${kindPath}/${ref.name}/${ref.key}` }, 'env reference missing: the container cannot start yet');
-        return undefined; // a kubelet reports CreateContainerConfigError and retries
-      }
-      env[e.name] = from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-    }
+    const reader = (kind: string) => new ObjectReader(async (name) => {
+      const got = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/${kind}/${name}`);
+      return got.status === 200 ? (got.body as Obj) : undefined;
+    });
+    const env = await resolveEnv(c.env ?? [], pod, { secrets: reader('secrets'), configMaps: reader('configmaps') });
+    if (!env) this.log.warn({ pod: `${ns}/${pod.metadata.name}` }, 'an env reference is missing: the container cannot start yet');
     return env;
   }
 
@@ -241,7 +216,7 @@ export class GraftPods {
 
   private async onExit(pod: Obj, c: Obj, r: Running, code: number | null): Promise<void> {
     this.running.delete(r.uid);
-    const restart = !r.deleting && !this.stopped && this.restarts(pod, code);
+    const restart = !r.deleting && !this.poller.stopped && this.restarts(pod, code);
     if (!restart) this.finished.add(r.uid);
     let message = (await readFile(join(r.dir, 'termination-log'), 'utf8').catch(() => '')).slice(0, MESSAGE_MAX);
     if (!message && code !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') message = r.output.slice(-LOG_TAIL);
@@ -255,7 +230,7 @@ export class GraftPods {
       if (message) terminated.message = message;
       await this.reportBackoff(pod, c, r, terminated, restarts, delayMs);
       this.log.info({ pod: r.key, code, restarts, delayMs }, 'graft pod process exited: restarting after the back-off');
-    } else if (!r.deleting && !this.stopped) {
+    } else if (!r.deleting && !this.poller.stopped) {
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       const ok = code === 0;
       const terminated: Obj = { exitCode: code ?? 137, reason: ok ? 'Completed' : code === null ? 'Killed' : 'Error', startedAt: r.startedAt, finishedAt: now };
@@ -288,9 +263,7 @@ export class GraftPods {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    while (this.busy) await new Promise((res) => setTimeout(res, 50));
+    await this.poller.stop();
     await Promise.all([...this.running.values()].map((r) => this.kill(r, 2_000)));
   }
 }

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { AGENT_ENV, AGENT_PORT, LABEL_BASEMODEL } from '../contracts/names.js';
 import { agentServerName } from '../security/keys.js';
 import { silentLogger } from '../util/log.js';
+import { Poller } from './poller.js';
+import { ObjectReader, resolveEnv } from './container-env.js';
 import { Proc } from './proc.js';
 import { rawRequest } from './raw.js';
 import { freePort, waitFor } from './wait.js';
@@ -63,24 +65,16 @@ export type RunningPod = {
 
 export class PodRunner {
   readonly pods = new Map<string, RunningPod>();
-  private timer?: NodeJS.Timeout;
-  private busy = false;
-  private stopped = false;
+  private readonly poller: Poller;
   private readonly log: Logger;
 
   constructor(private readonly opts: PodRunnerOptions) {
     this.log = opts.logger ?? silentLogger;
+    this.poller = new Poller(() => this.sync(), opts.pollMs ?? 500, (err) => this.log.warn({ err }, 'pod runner sync failed'));
   }
 
   start(): void {
-    const tick = async () => {
-      if (this.busy || this.stopped) return;
-      this.busy = true;
-      try { await this.sync(); } catch (err) { this.log.warn({ err }, 'pod runner sync failed'); }
-      this.busy = false;
-    };
-    void tick();
-    this.timer = setInterval(tick, this.opts.pollMs ?? 500);
+    this.poller.start();
   }
 
   // One pass: start what is missing, stop what is gone.
@@ -116,11 +110,11 @@ export class PodRunner {
     const agentContainer = (pod.spec.initContainers ?? []).find((c: Obj) => c.name === 'graft-agent') as Obj | undefined;
     if (!agentContainer) return;
     const dir = this.workDirOf(key);
-    const secrets = new SecretReader((name) => this.getObject(`/api/v1/namespaces/${ns}/secrets/${name}`));
+    const secrets = new ObjectReader((name) => this.getObject(`/api/v1/namespaces/${ns}/secrets/${name}`));
 
     const mounts = await this.mountVolumes(pod, agentContainer, dir, secrets);
     if (!mounts) return;
-    const resolved = await resolveEnv(agentContainer.env ?? [], pod, secrets);
+    const resolved = await resolveEnv(agentContainer.env ?? [], pod, { secrets });
     if (!resolved) {
       this.log.info({ pod: key }, 'an env Secret is missing: not starting (CreateContainerConfigError)');
       return;
@@ -165,7 +159,7 @@ export class PodRunner {
 
   // The agent container's volume mounts, each played by a folder; undefined when a Secret volume
   // is missing (the kubelet's FailedMount: the pod does not start).
-  private async mountVolumes(pod: Obj, container: Obj, dir: string, secrets: SecretReader): Promise<RunningPod['mounts'] | undefined> {
+  private async mountVolumes(pod: Obj, container: Obj, dir: string, secrets: ObjectReader): Promise<RunningPod['mounts'] | undefined> {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const volumes = new Map<string, Obj>(((pod.spec.volumes ?? []) as Obj[]).map((v) => [v.name, v]));
     const mounts: RunningPod['mounts'] = [];
@@ -263,68 +257,9 @@ export class PodRunner {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    while (this.busy) await new Promise((r) => setTimeout(r, 50));
+    await this.poller.stop();
     for (const key of [...this.pods.keys()]) await this.stopPod(key);
   }
-}
-
-// Secrets read once per pod start.
-class SecretReader {
-  private readonly cache = new Map<string, Promise<Obj | undefined>>();
-  constructor(private readonly read: (name: string) => Promise<Obj | undefined>) {}
-  get(name: string): Promise<Obj | undefined> {
-    let p = this.cache.get(name);
-    if (!p) this.cache.set(name, p = this.read(name));
-    return p;
-  }
-}
-
-// A container's env as the kubelet resolves it, in order; undefined when a required Secret key is
-// missing (CreateContainerConfigError).
-export async function resolveEnv(env: Obj[], pod: Obj, secrets: { get(name: string): Promise<Obj | undefined> }): Promise<Record<string, string> | undefined> {
-  const out: Record<string, string> = {};
-  for (const e of env) {
-    if (e.value !== undefined) {
-      out[e.name] = expandVars(e.value, out);
-    } else if (e.valueFrom?.fieldRef) {
-      out[e.name] = fieldOf(pod, e.valueFrom.fieldRef.fieldPath);
-    } else if (e.valueFrom?.secretKeyRef) {
-      const ref = e.valueFrom.secretKeyRef;
-      const b64 = (await secrets.get(ref.name))?.data?.[ref.key];
-      if (b64 === undefined) {
-        if (ref.optional) continue;
-        return undefined;
-      }
-      out[e.name] = Buffer.from(b64, 'base64').toString();
-    } else {
-      out[e.name] = '';
-    }
-  }
-  return out;
-}
-
-// The downward API's fields an env var may name.
-function fieldOf(pod: Obj, path: string): string {
-  const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
-  if (label) return pod.metadata.labels?.[label[1]!] ?? '';
-  const fields: Record<string, unknown> = {
-    'metadata.name': pod.metadata.name, 'metadata.namespace': pod.metadata.namespace, 'metadata.uid': pod.metadata.uid,
-    'spec.nodeName': pod.spec.nodeName, 'spec.serviceAccountName': pod.spec.serviceAccountName,
-    'status.podIP': pod.status?.podIP, 'status.hostIP': pod.status?.hostIP,
-  };
-  if (!(path in fields)) throw new Error(`fieldRef ${path} is not played by the sandbox`);
-  return String(fields[path] ?? '');
-}
-
-// Kubernetes' $(VAR) expansion: a variable defined earlier is replaced, $$ is a literal $, and
-// an unknown reference stays as written.
-export function expandVars(text: string, vars: Record<string, string>): string {
-  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => {
-    if (m === '$$') return '$';
-    return name !== undefined && name in vars ? vars[name]! : m;
-  });
 }
 
 // An in-pod path under a mount, as the folder that plays the mount (the longest mount wins).
