@@ -140,6 +140,9 @@ describe('Adapter controller (e2e)', () => {
   it('unloads a deleted adapter everywhere and removes its cache', async () => {
     const a = (await get(adPath('ad-3')))!;
     const pods = loadedPods(a);
+    // The agent's cache root is <cache>/adapters, and it keeps each name under adapters/<name>.
+    const folder = (key: string) => join(sb.runner.hostPathOf(key, `${CACHE_MOUNT}/adapters`), 'adapters', 'ad-3');
+    for (const pod of pods) expect(existsSync(folder(`${NS}/${pod}`)), `ad-3 staged on ${pod}`).toBe(true);
     const r = await rawRequest(sb.cp.kubeConfig, 'DELETE', adPath('ad-3'));
     expect(r.status).toBe(200);
     await waitFor('ad-3 gone', async () => !(await get(adPath('ad-3'))), 60_000, 250);
@@ -147,7 +150,7 @@ describe('Adapter controller (e2e)', () => {
     for (const pod of pods) {
       const key = `${NS}/${pod}`;
       expect((await agentAdapters(sb, key)).map((e) => e.name)).not.toContain('ad-3');
-      expect(existsSync(join(sb.runner.hostPathOf(key, CACHE_MOUNT), 'adapters', 'ad-3'))).toBe(false);
+      expect(existsSync(folder(key))).toBe(false);
     }
   });
 
