@@ -178,6 +178,13 @@ describe('Flux Kustomization with wait: true on Graft objects', () => {
     // kstatus's rule for an object without status: Current. Nothing has looked at these Adapters.
     expect((await graft('adapters', 'plain'))!.status).toBeUndefined();
     expect((await graft('adapters', 'late'))!.status).toBeUndefined();
+    // The shipped Kustomization must have taken up this commit before its verdict means anything
+    // (it polls Git on its own interval; right after graft-plain it may still be Ready on the old
+    // one): wait until it leaves Ready, or wrongly records the new commit as applied.
+    await waitFor('the shipped Kustomization to take up the new commit', async () => {
+      const k = await get(ksPath);
+      return cond(k, 'Ready')?.status !== 'True' || k?.status?.lastAppliedRevision === revisionOf(sha);
+    }, 90_000, 250);
     const waiting = (await get(ksPath))!;
     expect(waiting.status.lastAppliedRevision, 'the example is not recorded as applied while an Adapter has no status').not.toBe(revisionOf(sha));
     expect(cond(waiting, 'Ready')!.status).not.toBe('True');
