@@ -164,10 +164,13 @@ describe('graft agent (process) with versitygw and llm-d-inference-sim', () => {
     const r = await fetch(`${url}/metrics`);
     const text = await r.text();
     for (const m of ['graft_agent_staged_bytes_total', 'graft_agent_staging_duration_seconds_bucket', 'graft_agent_staging_throughput_bytes_per_second_bucket',
-      'graft_agent_engine_load_duration_seconds_bucket', 'graft_agent_adapters{state="Loaded"} 1', 'graft_agent_engine_reloads_total 1']) {
+      'graft_agent_engine_load_duration_seconds_bucket', 'graft_agent_adapters{state="Loaded"} 1', 'graft_agent_engine_reloads_total']) {
       expect(text).toContain(m);
     }
     expect(text).toMatch(/graft_agent_adapters\{state="Failed"\} [1-9]/);
+    // The restart above is counted unless the agent found the engine down first and loaded from
+    // Staged (the two paths race with the simulator's restart): the count is 0 or 1, never more.
+    expect(text).toMatch(/graft_agent_engine_reloads_total [01]\n/);
   });
 
   it('unloads on DELETE', async () => {
