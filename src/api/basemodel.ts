@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  Affinity, cel, conditions, EnvVar, objectOf, ObjectReference, Quantity, ResourceRequirements, s3Uri, Toleration,
+  Affinity, cel, conditions, dnsLabel, EnvVar, objectOf, ObjectReference, Quantity, ResourceRequirements, s3Uri, Toleration,
 } from './common.js';
 
 export const ENGINE_TYPES = ['vllm', 'sglang'] as const;
@@ -10,6 +10,17 @@ export const CACHE_MEDIA = ['emptyDir', 'pvc', 'hostPath'] as const;
 // A model id the engine fetches itself (org/name), an s3:// prefix, or pvc://claim/path.
 export const MODEL_SOURCE_PATTERN =
   '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\\s]*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\\s]*)?|[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?)$';
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+// Gateway API's ParentReference, the part Graft lets a BaseModel set (kind Gateway only).
+export const GatewayParentRef = z.object({
+  name: z.string().min(1).max(253).regex(DNS_SUBDOMAIN, 'must be a DNS-1123 subdomain').describe('the Gateway\'s name'),
+  namespace: dnsLabel.optional().describe('the Gateway\'s namespace; default: the BaseModel\'s (another namespace\'s Gateway must allow routes from this one in its listeners)'),
+  sectionName: z.string().min(1).max(253).regex(DNS_SUBDOMAIN, 'must be a DNS-1123 subdomain').optional()
+    .describe('one listener of the Gateway, by name; default: every listener that admits the route'),
+});
+export type GatewayParentRef = z.infer<typeof GatewayParentRef>;
 
 export const BaseModelSpec = z.object({
   model: z.object({
@@ -66,6 +77,10 @@ export const BaseModelSpec = z.object({
     engineNonRoot: z.boolean().default(true)
       .describe('run the engine as a non-root user (engine.runAsUser) with HOME in an emptyDir, so the pods pass the restricted Pod Security Standard; turn off for engine images that must run as root (the pods then pass only baseline)'),
   }).default({ agentTLS: true, engineAPIKey: true, networkPolicy: true, engineNonRoot: true }),
+  routing: z.object({
+    gateway: GatewayParentRef.optional()
+      .describe('a Gateway (gateway.networking.k8s.io) to route through: Graft writes HTTPRoutes (<name>-0, <name>-1, …) attached to it, one rule per served name by the header X-Gateway-Model-Name and one by the path prefix /<name>/<served name>/ (docs/routing.md); unset: no HTTPRoute, only the Services'),
+  }).optional(),
   storage: z.object({
     s3: z.object({
       endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/).optional()

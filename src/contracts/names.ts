@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // Names, labels, ports, paths and environment variables that two sides share: the BaseModel
 // controller that writes the pods, the Adapter controller that calls their agents, the agent
 // inside them, and the sandbox's pod runner that plays the kubelet. One place, so the sides
@@ -60,4 +62,40 @@ export function commonLabels(bm: string, engine: string): Record<string, string>
     [LABEL_COMPONENT]: 'serving',
     [LABEL_MANAGED_BY]: MANAGED_BY,
   };
+}
+
+// Routing (src/controllers/routing): a selector-less Service and one EndpointSlice per Adapter,
+// and HTTPRoutes per BaseModel that names a Gateway. Clients, docs and the demo address them by
+// these names, so they are derived here and nowhere else.
+export const LABEL_ADAPTER = 'graft.dev/adapter';
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export const LABEL_ENDPOINTSLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+// Tells the EndpointSlice controller (and its mirroring controller) that these slices are not theirs.
+export const ENDPOINTSLICE_MANAGER = 'graft.dev/routing';
+// The header the Gateway API Inference Extension's body-based routing fills from the request's `model`.
+export const MODEL_NAME_HEADER = 'X-Gateway-Model-Name';
+// The Service's port name, as the BaseModel's Service names its engine port.
+export const ENGINE_PORT_NAME = 'http';
+
+const SERVICE_PREFIX = 'adapter-';
+
+// The Service (and EndpointSlice) of Adapter `name`: `adapter-<name>`, a DNS-1035 label of at most
+// 63 characters. Adapter names are DNS-1123 subdomains (dots, a leading digit, up to 253
+// characters): when the plain form is not a valid label, the name is cut and ends in a hash of the
+// full name, so two Adapters never map to one Service.
+export function adapterServiceName(name: string): string {
+  const plain = `${SERVICE_PREFIX}${name}`;
+  if (plain.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(plain)) return plain;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  const body = plain.replace(/[^-a-z0-9]/g, '-').slice(0, 63 - hash.length - 1).replace(/-+$/, '');
+  return `${body}-${hash}`;
+}
+
+// The HTTPRoutes of a BaseModel: `<bm>-0`, `<bm>-1`, … (HTTPRoute allows 16 rules; see
+// routing/routes.ts for how adapters are split over them). Cut with a hash when long.
+export function httpRouteName(bm: string, index: number): string {
+  const plain = `${bm}-${index}`;
+  if (plain.length <= 253) return plain;
+  const hash = createHash('sha256').update(bm).digest('hex').slice(0, 10);
+  return `${bm.slice(0, 253 - hash.length - String(index).length - 2).replace(/[-.]+$/, '')}-${hash}-${index}`;
 }

@@ -2,7 +2,7 @@ import type { ControllerFactory } from '../runtime/controller.js';
 import { joinKey, type KubeObject } from '../runtime/object.js';
 import { StatusWriter } from '../runtime/status-writer.js';
 import type { KeyRing } from '../security/keys.js';
-import { BaseModelKind, DeploymentKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
+import { BaseModelKind, DeploymentKind, HTTPRouteKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
 import { LABEL_BASEMODEL } from '../contracts/names.js';
 import { reconcileBaseModel, type BaseModelDeps } from './basemodel/reconcile.js';
 import { SecretLedger } from './basemodel/secret-ledger.js';
@@ -41,11 +41,13 @@ export function baseModelController(opts: BaseModelControllerOptions): Controlle
       allowedHostPaths: opts.allowedHostPaths ?? [],
       operator: { namespace: opts.operatorNamespace, podLabels: opts.operatorPodLabels },
       secrets: new SecretLedger(),
+      routes: ctx.cache(HTTPRouteKind),
     };
     return {
       name: 'basemodel',
       for: BaseModelKind,
-      owns: [DeploymentKind, ServiceKind, NetworkPolicyKind],
+      // HTTPRoutes: routing writes them; their status is the condition Routed.
+      owns: [DeploymentKind, ServiceKind, NetworkPolicyKind, HTTPRouteKind],
       // Pods and their ReplicaSets by label; which of them are the BaseModel's own is checked in
       // the pass (a ReplicaSet arriving after its pods makes them count).
       watches: [PodKind, ReplicaSetKind].map((kind) => ({

@@ -5,7 +5,8 @@ import { adapterController } from './adapter.js';
 import { adapterSetController } from './adapterset.js';
 import { JobKind } from './adapterset/job.js';
 import { baseModelController } from './basemodel.js';
-import { DeploymentKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
+import { DeploymentKind, EndpointSliceKind, HTTPRouteKind, NetworkPolicyKind, PodKind, ReplicaSetKind, ServiceKind } from './kinds.js';
+import { adapterRoutingController, gatewayRoutingController } from './routing.js';
 
 export type ControllerOptions = {
   // The graft image, run as the agent sidecar in every serving pod.
@@ -23,7 +24,10 @@ export type ControllerOptions = {
 // The controllers `graft operator` runs, in registration order. Each factory receives the
 // manager's context (client, informer caches, events, logger, clock) and returns a Controller.
 export function controllers(opts: ControllerOptions): ControllerFactory[] {
-  return [baseModelController(opts), adapterController({ keyRing: opts.keyRing }), adapterSetController({ image: opts.agentImage })];
+  return [
+    baseModelController(opts), adapterController({ keyRing: opts.keyRing }), adapterSetController({ image: opts.agentImage }),
+    adapterRoutingController(), gatewayRoutingController(),
+  ];
   // (keyRing, allowedHostPaths and the operator's identity are handed to the controllers that use them.)
 }
 
@@ -34,7 +38,9 @@ export function controllers(opts: ControllerOptions): ControllerFactory[] {
 export const MANAGED_BY_GRAFT = 'app.kubernetes.io/managed-by=graft';
 export const cacheSelectors: Array<{ kind: Kind; labelSelector: string }> = [
   { kind: DeploymentKind, labelSelector: MANAGED_BY_GRAFT },
-  { kind: ServiceKind, labelSelector: MANAGED_BY_GRAFT },
+  { kind: ServiceKind, labelSelector: MANAGED_BY_GRAFT }, // the BaseModels' and (routing) the Adapters'
+  { kind: EndpointSliceKind, labelSelector: MANAGED_BY_GRAFT }, // routing's, one per Adapter
+  { kind: HTTPRouteKind, labelSelector: MANAGED_BY_GRAFT }, // routing's, for BaseModels that name a Gateway
   { kind: NetworkPolicyKind, labelSelector: MANAGED_BY_GRAFT },
   { kind: PodKind, labelSelector: 'graft.dev/basemodel' },
   { kind: JobKind, labelSelector: MANAGED_BY_GRAFT }, // the AdapterSets' merge Jobs

@@ -11,3 +11,6 @@ export const SecretKind = kind('v1', 'Secret', 'secrets');
 export const PodKind = kind('v1', 'Pod', 'pods');
 export const ReplicaSetKind = kind('apps/v1', 'ReplicaSet', 'replicasets');
 export const NetworkPolicyKind = kind('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies');
+export const EndpointSliceKind = kind('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices');
+// Gateway API: served only where its CRDs are installed (an optional kind, see runtime/optional-informer.ts).
+export const HTTPRouteKind = { ...kind('gateway.networking.k8s.io/v1', 'HTTPRoute', 'httproutes'), optional: true };

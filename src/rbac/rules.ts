@@ -84,6 +84,18 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
     why: "each AdapterSet step runs as a merge Job (src/controllers/adapterset/job.ts): cached by the label app.kubernetes.io/managed-by=graft, created per task, deleted to retry a failed one",
   },
   {
+    apiGroups: [''], resources: ['services'], verbs: ['delete'],
+    why: "routing removes an Adapter's Service (only its own, by uid) as soon as the Adapter is being deleted: its unload finalizer may keep the Adapter, and so garbage collection of the Service, for minutes",
+  },
+  {
+    apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    why: "routing's one EndpointSlice per Adapter (the ready pods where its current version is Loaded): cached by the label app.kubernetes.io/managed-by=graft, get for a name missing from the cache (OwnershipConflict), server-side apply, deleted with the Service while the Adapter is being deleted or to change its address type",
+  },
+  {
+    apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    why: "the HTTPRoutes of a BaseModel that names a Gateway (spec.routing.gateway): cached by the label app.kubernetes.io/managed-by=graft (their status is the BaseModel's condition Routed), get for a name missing from the cache, server-side apply, deleted when no longer wanted. Unused where the Gateway API is not installed",
+  },
+  {
     apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'],
     why: 'events on BaseModels and Adapters; patch updates the series count of a repeated event',
   },

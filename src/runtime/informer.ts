@@ -37,6 +37,8 @@ export interface Cache<T extends KubeObject> {
   getByKey(key: string): T | undefined;
   list(namespace?: string): T[];
   hasSynced(): boolean;
+  /** False while the API server does not serve the kind (an optional kind); true otherwise. */
+  served?(): boolean;
 }
 
 /** An informer as the Manager runs it: the cache, its events, its life. */
@@ -111,6 +113,8 @@ export class Informer<T extends KubeObject = KubeObject> implements SharedInform
   }
 
   hasSynced(): boolean { return this.synced; }
+
+  served(): boolean { return true; }
 
   /** Resolves once the first list has been delivered (or the informer is stopped). */
   waitForSync(): Promise<void> {

@@ -12,6 +12,7 @@ import { LeaderElector } from './leader-election.js';
 import { KubeLeaseStore, type LeaseStore } from './lease-store.js';
 import { OperatorMetrics } from './metrics.js';
 import { MultiNamespaceInformer } from './multi-namespace-informer.js';
+import { OptionalInformer } from './optional-informer.js';
 import { joinKey, keyOf, kindId, type Kind, type KubeObject } from './object.js';
 import { controllerOf } from './owner.js';
 import { silentLogger } from '../util/log.js';
@@ -160,7 +161,7 @@ export class Manager {
     let inf = this.informers.get(id);
     if (!inf) {
       const labelSelector = this.opts.cacheSelectors?.find((c) => kindId(c.kind) === id)?.labelSelector;
-      const make = this.opts.newInformer ?? ((o: InformerOptions) => new Informer(o));
+      const make = this.opts.newInformer ?? ((o: InformerOptions) => (k.optional ? new OptionalInformer(o) : new Informer(o)));
       inf = new MultiNamespaceInformer(k, this.namespaces, (namespace) => make({
         client: this.client, kind: k, namespace, labelSelector, resyncMs: this.opts.resyncMs ?? 10 * 60_000,
         clock: this.clock, logger: this.log, onRestart: (kk) => this.metrics.informerRestarts.labels(kindId(kk)).inc(),

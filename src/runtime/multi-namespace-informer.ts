@@ -57,6 +57,10 @@ export class MultiNamespaceInformer<T extends KubeObject = KubeObject> implement
     return this.informers().every((i) => i.hasSynced());
   }
 
+  served(): boolean {
+    return this.informers().every((i) => i.served?.() ?? true);
+  }
+
   get restarts(): number {
     return this.informers().reduce((n, i) => n + i.restarts, 0);
   }

@@ -50,6 +50,12 @@ export interface Kind {
   /** The resource name in paths, e.g. 'configmaps'. */
   plural: string;
   namespaced: boolean;
+  /**
+   * Served only where an optional API is installed (Gateway API's HTTPRoute): its informer then
+   * counts as synced and empty while the API server does not serve it, and looks again now and
+   * then (optional-informer.ts), so a missing CRD neither blocks the caches nor loops.
+   */
+  optional?: boolean;
 }
 
 export function apiVersionOf(k: Pick<Kind, 'group' | 'version'>): string {

@@ -7,17 +7,18 @@ import { controllerOf } from '../../runtime/owner.js';
 // Why `live` (an object with the name of one of the BaseModel's children) is not the BaseModel's
 // to change, or undefined when it is (absent, or controlled by this very BaseModel). Server-side
 // apply with force would otherwise take over any object that happens to have the same name.
-export function foreignObject(live: KubeObject | undefined, kindName: string, ownerUid: string): string | undefined {
+// Routing asks the same of an Adapter's Service and EndpointSlice (ownerKind 'Adapter').
+export function foreignObject(live: KubeObject | undefined, kindName: string, ownerUid: string, ownerKind = 'BaseModel'): string | undefined {
   if (!live) return undefined;
   const ctl = controllerOf(live);
   if (ctl?.uid === ownerUid) return undefined;
   const ns = live.metadata?.namespace, name = live.metadata?.name;
   const held = ctl ? `it is controlled by ${ctl.kind} ${ctl.name}` : 'it has no controller';
-  return `${kindName} ${ns}/${name} already exists and is not controlled by this BaseModel (${held})`;
+  return `${kindName} ${ns}/${name} already exists and is not controlled by this ${ownerKind} (${held})`;
 }
 
-export function ownershipMessage(conflicts: string[]): string {
-  return `${conflicts.join('; ')}: Graft changes nothing. Give the BaseModel another name, or delete or rename the ${conflicts.length > 1 ? 'objects' : 'object'} if it is not needed`;
+export function ownershipMessage(conflicts: string[], ownerKind = 'BaseModel'): string {
+  return `${conflicts.join('; ')}: Graft changes nothing. Give the ${ownerKind} another name, or delete or rename the ${conflicts.length > 1 ? 'objects' : 'object'} if it is not needed`;
 }
 
 // Whether a hostPath cache folder lies inside one of the operator's --allowed-host-paths (a

@@ -1,10 +1,11 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { BaseModel, BaseModelSpec, type BaseModelStatus } from '../../api/basemodel.js';
+import { BaseModel, BaseModelSpec, type BaseModelStatus, type GatewayParentRef } from '../../api/basemodel.js';
 import { applyOwned } from '../../runtime/apply.js';
 import type { StatusWriter } from '../../runtime/status-writer.js';
 import type { Clock } from '../../runtime/clock.js';
-import { findCondition, setStandardConditions, STALLED, type Condition, type Health } from '../../runtime/conditions.js';
+import { findCondition, removeCondition, setCondition, setStandardConditions, STALLED, type Condition, type Health } from '../../runtime/conditions.js';
+import { ROUTED, routedCondition } from '../routing/route-status.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
 import { apiStatus, isConflict } from '../../runtime/errors.js';
 import type { EventRecorder } from '../../runtime/events.js';
@@ -40,6 +41,9 @@ export type BaseModelDeps = {
   allowedHostPaths: readonly string[];
   operator: OperatorIdentity;
   secrets: SecretLedger;
+  // The HTTPRoutes routing writes for BaseModels that name a Gateway (their status becomes the
+  // condition Routed); absent: no Routed condition.
+  routes?: Cache<KubeObject>;
 };
 
 // A conflicting object is not in the caches (they hold only Graft's objects), so nothing requeues
@@ -154,7 +158,11 @@ function statusOf(deps: BaseModelDeps, raw: KubeObject): BaseModelStatus {
 
 async function writeStatus(deps: BaseModelDeps, raw: KubeObject, status: BaseModelStatus, health: Health, log: Logger, signal?: AbortSignal): Promise<void> {
   const before = statusOf(deps, raw).conditions as Condition[] | undefined;
-  const conditions = setStandardConditions(before, health, raw.metadata?.generation, deps.clock.now());
+  let conditions = setStandardConditions(before, health, raw.metadata?.generation, deps.clock.now());
+  // Routed: what the Gateway says of the routes routing wrote (routing/route-status.ts).
+  const gateway = (raw.spec as { routing?: { gateway?: GatewayParentRef } } | undefined)?.routing?.gateway;
+  const routed = deps.routes && routedCondition(raw, gateway, deps.routes.served?.() ?? true, deps.routes.list(raw.metadata?.namespace));
+  conditions = routed ? setCondition(conditions, { ...routed, observedGeneration: raw.metadata?.generation }, deps.clock.now()) : removeCondition(conditions, ROUTED);
   const next = { ...status, conditions };
   const wrote = await deps.status.write(raw, next as Record<string, unknown>, signal);
   if (!wrote) return;
