@@ -18,7 +18,7 @@ export function adapter(name: string, status: Record<string, unknown> = {}, spec
   return {
     apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter',
     metadata: { name, namespace: NS, uid: `uid-ad-${name}`, generation: 1, creationTimestamp: '2026-12-01T10:00:00Z' },
-    spec: { baseModel: 'llama', source: { uri: `s3://b/${name}/` }, ...spec }, status,
+    spec: { baseModel: 'llama', source: { uri: `s3://bucket/${name}/` }, ...spec }, status,
   };
 }
 
