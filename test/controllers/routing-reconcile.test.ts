@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { adapterServiceName, httpRouteName } from '../../src/contracts/names.js';
 import { endpointPods, routablePod } from '../../src/controllers/routing/endpoints.js';
 import { reconcileAdapterRouting } from '../../src/controllers/routing/reconcile.js';
+import { KubeApiError } from '../../src/runtime/kube-client.js';
 import { silentLogger } from '../../src/util/log.js';
 import { adapter, baseModel, DIGEST_A, DIGEST_B, loaded, NS, pod, World } from './routing-fixtures.js';
 
@@ -176,6 +177,20 @@ describe('reconcileAdapterRouting', () => {
     await pass(w);
     expect(w.writes().filter((c) => c.op === 'delete').map((c) => `${c.kind}/${c.name}`)).toEqual(['EndpointSlice/adapter-sql', 'Service/adapter-sql']);
     expect(w.get('Service', 'adapter-sql')).toBeUndefined();
+  });
+
+  it('reports an EndpointSlice the API server refuses once, and does not send it again until it changes', async () => {
+    const w = world();
+    w.applyError = (b) => (b.kind === 'EndpointSlice' ? new KubeApiError(422, 'PATCH', '/x', { reason: 'Invalid', message: 'endpoints[0].addresses[0]: Invalid value: "127.0.1.2": may not be in the loopback range' }) : undefined);
+    const deps = w.deps();
+    await pass(w, deps); w.sync();
+    await pass(w, deps); await pass(w, deps);
+    expect(w.writes().map((c) => `${c.op} ${c.kind}`)).toEqual(['apply Service', 'apply EndpointSlice']);
+    expect(w.events.map((e) => e.reason)).toEqual(['RoutingRefused']);
+    expect(w.events[0]!.note).toContain('loopback');
+    w.put(adapter('sql', { digest: DIGEST_A, placements: [loaded('p1')] }));
+    await pass(w, deps);
+    expect(w.writes().map((c) => `${c.op} ${c.kind}`)).toEqual(['apply Service', 'apply EndpointSlice', 'apply EndpointSlice']);
   });
 
   it('replaces a slice whose address type no longer fits (addressType is immutable)', async () => {

@@ -65,7 +65,7 @@ export async function reconcileGatewayRoutes(deps: RoutingDeps, namespace: strin
     if (foreign) { conflicts.push(foreign); continue; }
     try {
       const outcome = await applyChild(deps.writer.apply, deps.memory, route, current, signal);
-      if (outcome !== 'unchanged') { deps.onApply?.('HTTPRoute', outcome); log.info({ httpRoute: routeName, outcome, rules: (route.spec as { rules: unknown[] }).rules.length }, 'applied HTTPRoute'); }
+      if (outcome === 'created' || outcome === 'updated') { deps.onApply?.('HTTPRoute', outcome); log.info({ httpRoute: routeName, outcome, rules: (route.spec as { rules: unknown[] }).rules.length }, 'applied HTTPRoute'); }
     } catch (err) {
       // The API server refused the route (a served name no path may hold, say): nothing changes
       // until the names do.

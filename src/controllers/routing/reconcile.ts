@@ -3,6 +3,7 @@ import type { AdapterStatus } from '../../api/adapter.js';
 import { BaseModelSpec } from '../../api/basemodel.js';
 import { adapterServiceName } from '../../contracts/names.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
+import { apiStatus } from '../../runtime/errors.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import type { Kind, KubeObject } from '../../runtime/object.js';
 import { controllerOf } from '../../runtime/owner.js';
@@ -10,7 +11,7 @@ import { foreignObject, ownershipMessage } from '../basemodel/ownership.js';
 import { CONFLICT_RECHECK_MS } from '../basemodel/reconcile.js';
 import { EndpointSliceKind, ServiceKind } from '../kinds.js';
 import { isOwnPod } from '../owned-pods.js';
-import { applyChild, childId, type AppliedMemory } from './applied.js';
+import { applyChild, childId, type AppliedMemory, type ChildOutcome } from './applied.js';
 import { desiredEndpointSlice, desiredService } from './children.js';
 import { endpointPods, routablePod } from './endpoints.js';
 import type { RoutingReader, RoutingWriter } from './ports.js';
@@ -68,8 +69,8 @@ export async function reconcileAdapterRouting(deps: RoutingDeps, namespace: stri
     return { requeueAfter: CONFLICT_RECHECK_MS };
   }
 
-  const svcOutcome = await applyChild(deps.writer.apply, deps.memory, desiredService(adapter, bmName, port), svc, signal);
-  if (svcOutcome !== 'unchanged') { deps.onApply?.('Service', svcOutcome); log.info({ service: childName, outcome: svcOutcome }, 'applied the adapter\'s Service'); }
+  const svcOutcome = await refusedAs(deps, adapter, 'Service', log, () => applyChild(deps.writer.apply, deps.memory, desiredService(adapter, bmName, port), svc, signal));
+  if (svcOutcome === 'created' || svcOutcome === 'updated') { deps.onApply?.('Service', svcOutcome); log.info({ service: childName, outcome: svcOutcome }, 'applied the adapter\'s Service'); }
 
   const own = (p: KubeObject) => isOwnPod(p, { name: bmName, uid: bm.metadata?.uid }, deps.reader.owners(namespace));
   const pods = endpointPods(adapter.status as AdapterStatus | undefined, (pod) => routablePod(deps.reader.pod(namespace, pod), own));
@@ -81,12 +82,26 @@ export async function reconcileAdapterRouting(deps: RoutingDeps, namespace: stri
     deps.onApply?.('EndpointSlice', 'deleted');
     current = undefined;
   }
-  const sliceOutcome = await applyChild(deps.writer.apply, deps.memory, desired, current, signal);
-  if (sliceOutcome !== 'unchanged') {
+  const sliceOutcome = await refusedAs(deps, adapter, 'EndpointSlice', log, () => applyChild(deps.writer.apply, deps.memory, desired, current, signal));
+  if (sliceOutcome === 'created' || sliceOutcome === 'updated') {
     deps.onApply?.('EndpointSlice', sliceOutcome);
     log.info({ endpointSlice: childName, outcome: sliceOutcome, pods: pods.map((p) => p.name) }, 'applied the adapter\'s EndpointSlice');
   }
   return {};
+}
+
+// A child the API server refuses (422) is reported once per configuration, as a Warning on the
+// Adapter, and not sent again until it changes (applied.ts): retrying cannot help.
+async function refusedAs(deps: RoutingDeps, adapter: KubeObject, kind: string, log: Logger, apply: () => Promise<ChildOutcome>): Promise<ChildOutcome> {
+  try {
+    return await apply();
+  } catch (err) {
+    if (apiStatus(err) !== 422) throw err;
+    const message = `the API server refused the ${kind} ${adapterServiceName(adapter.metadata!.name!)}: ${(err as Error).message}`;
+    deps.events.event(adapter, 'Warning', 'RoutingRefused', 'Route', message);
+    log.warn({ err, kind }, 'the API server refused a routing object; not sending it again until it changes');
+    return 'refused';
+  }
 }
 
 // The engine port of a usable BaseModel (the port its own Service targets), else undefined.
