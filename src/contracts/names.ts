@@ -70,8 +70,9 @@ export function commonLabels(bm: string, engine: string): Record<string, string>
 export const LABEL_ADAPTER = 'graft.dev/adapter';
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_ENDPOINTSLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
-// Tells the EndpointSlice controller (and its mirroring controller) that these slices are not theirs.
-export const ENDPOINTSLICE_MANAGER = 'graft.dev/routing';
+// Tells the EndpointSlice controller (and its mirroring controller) that these slices are not theirs;
+// a label value, so no slash (the EndpointSlice controller's own is endpointslice-controller.k8s.io).
+export const ENDPOINTSLICE_MANAGER = 'routing.graft.dev';
 // The header the Gateway API Inference Extension's body-based routing fills from the request's `model`.
 export const MODEL_NAME_HEADER = 'X-Gateway-Model-Name';
 // The Service's port name, as the BaseModel's Service names its engine port.

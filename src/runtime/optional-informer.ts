@@ -16,7 +16,7 @@ import { silentLogger } from '../util/log.js';
 
 export type OptionalInformerOptions = InformerOptions & { recheckMs?: number };
 
-export const DEFAULT_RECHECK_MS = 30_000;
+export const DEFAULT_RECHECK_MS = 15_000;
 
 export class OptionalInformer<T extends KubeObject = KubeObject> implements SharedInformer<T> {
   readonly kind: Kind;

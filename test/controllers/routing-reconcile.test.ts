@@ -83,7 +83,7 @@ describe('reconcileAdapterRouting', () => {
     expect(svc.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'graft', 'graft.dev/basemodel': 'llama' });
     expect(svc.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Adapter', name: 'sql', uid: 'uid-ad-sql', controller: true })]);
     const s = slice(w);
-    expect(s.metadata.labels).toMatchObject({ 'kubernetes.io/service-name': 'adapter-sql', 'endpointslice.kubernetes.io/managed-by': 'graft.dev/routing', 'app.kubernetes.io/managed-by': 'graft' });
+    expect(s.metadata.labels).toMatchObject({ 'kubernetes.io/service-name': 'adapter-sql', 'endpointslice.kubernetes.io/managed-by': 'routing.graft.dev', 'app.kubernetes.io/managed-by': 'graft' });
     expect(s.addressType).toBe('IPv4');
     expect(s.ports).toEqual([{ name: 'http', port: 8000, protocol: 'TCP' }]);
     expect(s.endpoints).toEqual([

@@ -16,7 +16,7 @@ import { desiredRoutes, type RouteTarget } from './routes.js';
 
 // How often a BaseModel that names a Gateway looks again while the API server does not serve
 // HTTPRoute (the optional informer notices the CRDs on its own; this pass then writes the routes).
-export const GATEWAY_API_RECHECK_MS = 60_000;
+export const GATEWAY_API_RECHECK_MS = 30_000;
 
 // One pass over one BaseModel's HTTPRoutes: none unless spec.routing.gateway names a Gateway;
 // else the routes of routes.ts for the base model and every Adapter whose Service routing has
