@@ -67,6 +67,12 @@ describe('endpointPods', () => {
     expect(routablePod(pod('a', '10.244.1.2'), () => false)).toBeUndefined();
     expect(routablePod(undefined, own)).toBeUndefined();
   });
+
+  it('leaves out pods whose address the API server refuses in an EndpointSlice (loopback, link-local, unspecified)', () => {
+    const own = () => true;
+    for (const ip of ['127.0.1.2', '169.254.3.4', '0.0.0.0', '::1', 'fe80::1', '::']) expect(routablePod(pod('a', ip), own), ip).toBeUndefined();
+    for (const ip of ['10.244.1.2', '192.168.0.9', 'fd00::5', '2001:db8::1']) expect(routablePod(pod('a', ip), own)?.address, ip).toBe(ip);
+  });
 });
 
 describe('reconcileAdapterRouting', () => {

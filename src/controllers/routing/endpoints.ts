@@ -9,14 +9,29 @@ export type EndpointPod = { name: string; uid: string; address: string; nodeName
 
 type Pod = KubeObject & { spec?: { nodeName?: string }; status?: { podIP?: string; conditions?: Array<{ type?: string; status?: string }> } };
 
-// A pod that may take traffic: the BaseModel's own (`own`), Ready, not terminating, with an address.
+// A pod that may take traffic: the BaseModel's own (`own`), Ready, not terminating, with an
+// address an EndpointSlice may hold.
 export function routablePod(p: KubeObject | undefined, own: (p: KubeObject) => boolean): EndpointPod | undefined {
   const pod = p as Pod | undefined;
   if (!pod || pod.metadata?.deletionTimestamp || !pod.status?.podIP || !own(pod)) return undefined;
+  if (!endpointAddress(pod.status.podIP)) return undefined;
   if (!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return undefined;
   const out: EndpointPod = { name: pod.metadata!.name!, uid: pod.metadata!.uid ?? '', address: pod.status.podIP };
   if (pod.spec?.nodeName) out.nodeName = pod.spec.nodeName;
   return out;
+}
+
+// The API server refuses loopback, link-local and unspecified addresses in an EndpointSlice
+// (its endpoint address validation): a pod with one (a sandbox on loopback, say) is never listed,
+// rather than failing the whole slice.
+export function endpointAddress(ip: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return !(a === 127 || a === 0 || (a === 169 && b === 254));
+  }
+  const v6 = ip.toLowerCase();
+  return !(v6 === '::1' || v6 === '::' || /^fe[89ab]/.test(v6));
 }
 
 // The pods to list, by name order. The current version is status.digest (the version the Adapter
