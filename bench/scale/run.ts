@@ -36,6 +36,22 @@ function tinyAdapter(seed: number): Map<string, Uint8Array> {
 const ready = (o: Obj) => o.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') && o.status.observedGeneration === o.metadata.generation;
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
 
+// Routing's writes (graft_routing_writes_total{kind,outcome}) and every write by resource
+// (graft_kube_requests_total), from the operator's metrics.
+function counters(metricsText: string, name: string, labels: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const key = labels.map((l) => new RegExp(`${l}="([^"]*)"`).exec(line)?.[1] ?? '').join(' ');
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+const routingWrites = (m: string) => counters(m, 'graft_routing_writes_total', ['kind', 'outcome']);
+const delta = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.keys({ ...a, ...b }).sort().map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
+const sum = (o: Record<string, number>) => Object.values(o).reduce((n, v) => n + v, 0);
+
 function procStats(pid: number): { rssMb: number; peakMb: number; cpuS: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
@@ -80,6 +96,7 @@ async function main(): Promise<void> {
     const opPid = sb.operator.proc.child.pid!;
     const cpuBefore = procStats(opPid).cpuS;
     const reqBefore = requestsByMethod(await sb.operator.metrics());
+    const routingBefore = routingWrites(await sb.operator.metrics());
     say(`scale: applying ${ADAPTERS} Adapters (replicas 2)`);
     const t0 = Date.now();
     const created = new Map<string, number>();
@@ -112,17 +129,54 @@ async function main(): Promise<void> {
     const byVerb = Object.fromEntries(Object.keys({ ...reqBefore, ...reqAfter }).sort().map((m) => [m, (reqAfter[m] ?? 0) - (reqBefore[m] ?? 0)]));
     say(`scale: all Ready in ${allReadyS.toFixed(1)} s; per adapter p50 ${pct(perAdapter, 50).toFixed(2)} s, p99 ${pct(perAdapter, 99).toFixed(2)} s`);
     say(`scale: operator CPU ${(afterConverge.cpuS - cpuBefore).toFixed(1)} s, peak RSS ${Math.max(peakMb, afterConverge.peakMb).toFixed(0)} MB; API requests by verb ${JSON.stringify(byVerb)}`);
+    // Routing's share: a Service and an EndpointSlice created per Adapter, then one slice update
+    // per change of the pods serving it (replicas 2: at most 2 per adapter while converging, one
+    // per placement that became Loaded, fewer when both copies load between two passes).
+    await new Promise((res) => setTimeout(res, 3_000)); // the last slices follow the last statuses
+    const routingConverge = delta(routingBefore, routingWrites(await sb.operator.metrics()));
+    const adapters = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`)).body as Obj).items as Obj[];
+    const loadedPlacements = adapters.reduce((n, a) => n + ((a.status?.placements ?? []) as Obj[]).filter((p) => p.state === 'Loaded').length, 0);
+    const sliceUpdates = routingConverge['EndpointSlice updated'] ?? 0;
+    say(`scale: routing while converging: ${JSON.stringify(routingConverge)}; EndpointSlice updates ${sliceUpdates} for ${loadedPlacements} Loaded placements (${(sliceUpdates / Math.max(1, loadedPlacements)).toFixed(2)} per placement, ${(sliceUpdates / ADAPTERS).toFixed(2)} per adapter)`);
 
     say(`scale: one quiet minute (${QUIET_S} s)`);
     await new Promise((res) => setTimeout(res, 5_000));
     const q0 = requestsByMethod(await sb.operator.metrics());
+    const r0 = routingWrites(await sb.operator.metrics());
     await new Promise((res) => setTimeout(res, QUIET_S * 1000));
     const q1 = requestsByMethod(await sb.operator.metrics());
+    const r1 = routingWrites(await sb.operator.metrics());
     const quietWrites = ['POST', 'PUT', 'PATCH', 'DELETE'].reduce((n, m) => n + (q1[m] ?? 0) - (q0[m] ?? 0), 0);
     const quietReads = (q1.GET ?? 0) - (q0.GET ?? 0);
+    const quietRouting = sum(delta(r0, r1));
     const peak = Math.max(peakMb, procStats(opPid).peakMb);
-    say(`scale: quiet ${QUIET_S} s: ${quietWrites} writes, ${quietReads} reads`);
-    say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} peak_rss_mb=${peak.toFixed(0)}`);
+    say(`scale: quiet ${QUIET_S} s: ${quietWrites} writes (routing: ${quietRouting}), ${quietReads} reads`);
+
+    // One placement change on purpose: a serving pod turns NotReady, then Ready again. Every adapter
+    // placed there loses that pod from its EndpointSlice and gets it back: one write each, each way.
+    const victim = [...sb.runner.pods.values()].filter((p) => p.baseModel === 'gpt2').map((p) => p.key.split('/')[1]!).sort()[0]!;
+    const affected = adapters.filter((a) => ((a.status?.placements ?? []) as Obj[]).some((p) => p.pod === victim && p.state === 'Loaded')).length;
+    const setReady = async (ready: boolean) => {
+      const res = await rawRequest(sb.cp.kubeConfig, 'PATCH', `/api/v1/namespaces/${NS}/pods/${victim}/status`, {
+        status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? '' : 'ContainersNotReady', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] },
+      }, 'application/strategic-merge-patch+json');
+      if (res.status !== 200) throw new Error(res.text);
+    };
+    for (const ready of [false, true]) {
+      const before = routingWrites(await sb.operator.metrics());
+      const t1 = Date.now();
+      await setReady(ready);
+      // Until the updates stop coming (no new one for 3 s), at most 60 s.
+      let last = -1, stableSince = Date.now();
+      while (Date.now() - t1 < 60_000 && Date.now() - stableSince < 3_000) {
+        await new Promise((res) => setTimeout(res, 250));
+        const n = delta(before, routingWrites(await sb.operator.metrics()))['EndpointSlice updated'] ?? 0;
+        if (n !== last) { last = n; stableSince = Date.now(); }
+      }
+      const d = delta(before, routingWrites(await sb.operator.metrics()));
+      say(`scale: routing after pod ${victim} turned ${ready ? 'Ready' : 'NotReady'}: ${JSON.stringify(d)} for ${affected} adapters Loaded there (target: ${affected} EndpointSlice updates)`);
+    }
+    say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} routing_creates=${(routingConverge['Service created'] ?? 0) + (routingConverge['EndpointSlice created'] ?? 0)} slice_updates_per_placement=${(sliceUpdates / Math.max(1, loadedPlacements)).toFixed(2)} quiet_routing_writes=${quietRouting} peak_rss_mb=${peak.toFixed(0)}`);
   } finally {
     await sb.stop();
   }
