@@ -85,7 +85,7 @@ export async function reconcileAdapterRouting(deps: RoutingDeps, namespace: stri
   const sliceOutcome = await refusedAs(deps, adapter, 'EndpointSlice', log, () => applyChild(deps.writer.apply, deps.memory, desired, current, signal));
   if (sliceOutcome === 'created' || sliceOutcome === 'updated') {
     deps.onApply?.('EndpointSlice', sliceOutcome);
-    log.info({ endpointSlice: childName, outcome: sliceOutcome, pods: pods.map((p) => p.name) }, 'applied the adapter\'s EndpointSlice');
+    log[sliceOutcome === 'created' ? 'info' : 'debug']({ endpointSlice: childName, outcome: sliceOutcome, pods: pods.map((p) => p.name) }, 'applied the adapter\'s EndpointSlice');
   }
   return {};
 }
