@@ -55,6 +55,7 @@ describe('routing (e2e)', () => {
   const latencies: number[] = [];
   const ips = new Map<string, string>();
   let pods: string[] = [];
+  const bmEvents = async () => ((await get(`/apis/events.k8s.io/v1/namespaces/${NS}/events?fieldSelector=regarding.name=llama`))?.items ?? []) as Obj[];
   const cond = (o: Obj | undefined, type: string) => (o?.status?.conditions ?? []).find((c: Obj) => c.type === type);
   // Writes (every verb but GET) this process sent, by resource.
   const writes = async () => {
@@ -103,6 +104,7 @@ describe('routing (e2e)', () => {
   it('says Routed=False GatewayAPINotInstalled while the Gateway API is not installed, and writes nothing in a loop', async () => {
     await waitFor('Routed=False GatewayAPINotInstalled', async () => cond(await get(`${g}/basemodels/llama`), 'Routed')?.reason === 'GatewayAPINotInstalled', 30_000, 200);
     expect(cond(await get(`${g}/basemodels/llama`), 'Routed')).toMatchObject({ status: 'False', message: expect.stringContaining('install the Gateway API CRDs') });
+    await waitFor('a Warning event GatewayAPINotInstalled', async () => (await bmEvents()).some((e) => e.type === 'Warning' && e.reason === 'GatewayAPINotInstalled'), 10_000, 100);
     expect(mgr.readiness()).toEqual({ ready: true, reason: '' });
     // Everything settled: no hot loop.
     await new Promise((r) => setTimeout(r, 3_000));
@@ -241,6 +243,7 @@ describe('routing (e2e)', () => {
     await waitFor('Routed True', async () => cond(await get(`${g}/basemodels/llama`), 'Routed')?.status === 'True', 20_000, 100);
     await verdict({ type: 'Accepted', status: 'False', reason: 'NotAllowedByListeners', message: 'no listener admits routes from namespace default', observedGeneration: route.metadata.generation, lastTransitionTime: '2026-12-01T11:00:01Z' });
     await waitFor('Routed False NotAllowedByListeners', async () => cond(await get(`${g}/basemodels/llama`), 'Routed')?.reason === 'NotAllowedByListeners', 20_000, 100);
+    await waitFor('a Warning event NotAllowedByListeners', async () => (await bmEvents()).some((e) => e.type === 'Warning' && e.reason === 'NotAllowedByListeners' && /no listener admits/.test(e.note)), 10_000, 100);
 
     // Quiet again: nothing written.
     await new Promise((r) => setTimeout(r, 2_000));

@@ -167,6 +167,10 @@ async function writeStatus(deps: BaseModelDeps, raw: KubeObject, status: BaseMod
   const wrote = await deps.status.write(raw, next as Record<string, unknown>, signal);
   if (!wrote) return;
   log.debug({ health }, 'status written');
+  const wasRouted = findCondition(before, ROUTED);
+  if (routed?.status === 'False' && (wasRouted?.status !== 'False' || wasRouted.reason !== routed.reason)) {
+    deps.events.event(raw, 'Warning', routed.reason, 'Route', routed.message);
+  }
   const wasStalled = findCondition(before, STALLED);
   if (health.state === 'Stalled' && (wasStalled?.status !== 'True' || wasStalled.reason !== health.reason)) {
     deps.events.event(raw, 'Warning', health.reason, 'Reconcile', health.message);

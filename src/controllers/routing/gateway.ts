@@ -38,11 +38,9 @@ export async function reconcileGatewayRoutes(deps: RoutingDeps, namespace: strin
     await deleteRoutes(deps, owned, namespace, log, signal);
     return {};
   }
-  if (!deps.reader.routesServed()) {
-    const message = `spec.routing.gateway names Gateway ${gw.namespace ?? namespace}/${gw.name}, but the API server does not serve HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API CRDs (standard channel) and a Gateway implementation, or unset spec.routing.gateway`;
-    deps.events.event(bm, 'Warning', 'GatewayAPINotInstalled', 'Route', message);
-    return { requeueAfter: GATEWAY_API_RECHECK_MS };
-  }
+  // No Gateway API: the BaseModel controller says so (Routed=False GatewayAPINotInstalled, and a
+  // Warning event); look again now and then, without writing.
+  if (!deps.reader.routesServed()) return { requeueAfter: GATEWAY_API_RECHECK_MS };
 
   const port = parsed.data.engine.port;
   const base: RouteTarget = { servedName: parsed.data.model.name ?? name, service: serviceName(name), port };
