@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { BaseModelSpec } from '../../api/basemodel.js';
-import { adapterServiceName, serviceName } from '../../contracts/names.js';
+import { adapterServiceName, LABEL_BASEMODEL, serviceName } from '../../contracts/names.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
 import { apiStatus } from '../../runtime/errors.js';
 import { splitKey, type KubeObject } from '../../runtime/object.js';
@@ -10,7 +10,7 @@ import { AllowedSources } from '../../contracts/allowed-sources.js';
 import { foreignObject, ownershipMessage } from '../basemodel/ownership.js';
 import { CONFLICT_RECHECK_MS } from '../basemodel/reconcile.js';
 import { HTTPRouteKind } from '../kinds.js';
-import { applyChild } from './applied.js';
+import { applyChild, childId } from './applied.js';
 import type { RoutingDeps } from './reconcile.js';
 import { desiredRoutes, type RouteTarget } from './routes.js';
 
@@ -28,7 +28,10 @@ export const GATEWAY_API_RECHECK_MS = 30_000;
 export async function reconcileGatewayRoutes(deps: RoutingDeps, namespace: string, name: string, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
   const bm = deps.reader.baseModel(namespace, name);
   // Gone or going: its routes go with it through their owner references.
-  if (!bm || bm.metadata?.deletionTimestamp) return {};
+  if (!bm || bm.metadata?.deletionTimestamp) {
+    for (const r of deps.reader.routes(namespace)) if (r.metadata?.labels?.[LABEL_BASEMODEL] === name) deps.memory.forget(childId(r));
+    return {};
+  }
   const parsed = BaseModelSpec.safeParse(bm.spec);
   if (!parsed.success) return {};
   const uid = bm.metadata!.uid!;
@@ -85,6 +88,7 @@ export async function reconcileGatewayRoutes(deps: RoutingDeps, namespace: strin
 
 async function deleteRoutes(deps: RoutingDeps, routes: readonly KubeObject[], namespace: string, log: Logger, signal: AbortSignal): Promise<void> {
   for (const r of routes) {
+    deps.memory.forget(childId(r));
     if (await deps.writer.delete(HTTPRouteKind, namespace, r.metadata!.name!, r.metadata!.uid!, signal)) {
       deps.onApply?.('HTTPRoute', 'deleted');
       log.info({ httpRoute: r.metadata!.name }, 'deleted HTTPRoute');
