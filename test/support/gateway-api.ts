@@ -11,7 +11,7 @@ import { waitFor } from '../../src/sandbox/wait.js';
 // sigs.k8s.io/gateway-api, as the Go module proxy serves it (GOMODCACHE keeps it after the first
 // download). For the lead: installGatewayApiCrds is meant to move into the sandbox beside the
 // gateway helper's Traefik build (hack/tools.sh and src/sandbox); routing's tests only need this.
-export const GATEWAY_API_VERSION = 'v1.4.1';
+export const GATEWAY_API_VERSION = 'v1.4.0'; // as hack/tools.sh pins it (the gateway helper's branch)
 
 export function gatewayApiCrdDir(version = GATEWAY_API_VERSION): string {
   const work = mkdtempSync(join(tmpdir(), 'graft-gwapi-'));
