@@ -3,6 +3,7 @@ import { OWN_NAMESPACE_DEFAULTS, WATCHED_NAMESPACE_RULES, ownNamespaceRules, typ
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../support/ports.js';
 import { canI, canIList, ensureNamespace, operatorServiceAccountKubeconfig, operatorUser, type CanI, type OperatorRbac } from '../support/rbac.js';
+import { installGatewayApiCrds } from '../support/gateway-api.js';
 import { gpt2BaseModel, startSandbox, type Sandbox } from '../support/sandbox.js';
 
 // The operator as a ServiceAccount bound only to what manifests/rbac/ grants for two watched
@@ -59,6 +60,8 @@ describe('least-privilege RBAC (e2e)', () => {
     sb = await startSandbox({
       operatorKubeconfig: async (cp) => {
         for (const ns of [WATCHED_2, UNWATCHED]) await ensureNamespace(cp, ns);
+        // HTTPRoutes are among what the rules grant (routing writes them where a BaseModel names a Gateway).
+        await installGatewayApiCrds(cp.kubeConfig);
         return operatorServiceAccountKubeconfig(cp, RBAC);
       },
       operatorArgs: ['--leader-elect', '--leader-election-namespace', OPERATOR_NS, '--namespaces', `${WATCHED},${WATCHED_2}`],
@@ -69,7 +72,7 @@ describe('least-privilege RBAC (e2e)', () => {
 
   it('runs a BaseModel and an Adapter in a watched namespace with only the generated Roles', async () => {
     const bmPath = (ns: string, name = '') => `/apis/graft.dev/v1alpha1/namespaces/${ns}/basemodels${name ? `/${name}` : ''}`;
-    await post(bmPath(WATCHED), gpt2BaseModel('gpt2', sb.gw, { replicas: 2 }));
+    await post(bmPath(WATCHED), gpt2BaseModel('gpt2', sb.gw, { replicas: 2, routing: { gateway: { name: 'inference' } } }));
     await post(`/apis/graft.dev/v1alpha1/namespaces/${WATCHED}/adapters`, {
       apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter', metadata: { name: 'seqcls' }, spec: { baseModel: 'gpt2', source: { uri: 's3://adapters/seqcls/' }, replicas: 2 },
     });
@@ -79,6 +82,9 @@ describe('least-privilege RBAC (e2e)', () => {
 
     await progress('BaseModel Ready', async () => ready(await get(bmPath(WATCHED, 'gpt2'))), 90_000);
     await progress('Adapter Ready', async () => ready(await get(`/apis/graft.dev/v1alpha1/namespaces/${WATCHED}/adapters/seqcls`)), 90_000);
+    // Routing: the Adapter's Service and EndpointSlice, the BaseModel's HTTPRoute naming both.
+    await progress('the Adapter\'s Service and EndpointSlice', async () => !!(await get(`/api/v1/namespaces/${WATCHED}/services/adapter-seqcls`)) && !!(await get(`/apis/discovery.k8s.io/v1/namespaces/${WATCHED}/endpointslices/adapter-seqcls`)), 30_000);
+    await progress('the HTTPRoute routing the Adapter', async () => JSON.stringify((await get(`/apis/gateway.networking.k8s.io/v1/namespaces/${WATCHED}/httproutes/gpt2-0`))?.spec?.rules ?? []).includes('adapter-seqcls'), 60_000);
     expect(await get(`/apis/apps/v1/namespaces/${WATCHED}/deployments/gpt2`)).toBeDefined();
     for (const s of ['gpt2-agent-token', 'gpt2-engine-key', 'gpt2-agent-tls']) {
       expect(await get(`/api/v1/namespaces/${WATCHED}/secrets/${s}`), s).toBeDefined();
