@@ -4,8 +4,8 @@
 // pod, or binds anything but loopback, it checks that it really is in there: the variable
 // hack/netns.sh exports, the bridge's address, no default route, and no address outside lo and
 // 10.244.0.0/16, so that nothing it binds is ever on the host's real network.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 
 export const SANDBOX_BRIDGE = 'graft0';
 export const SANDBOX_GATEWAY = '10.244.0.1';
@@ -24,14 +24,18 @@ export class NotInSandboxNetwork extends Error {
   }
 }
 
+// An interface as `ip -j addr show` lists it (every one, up or down; os.networkInterfaces() leaves
+// out those without carrier, as the bridge is while no pod runs).
+export type Iface = { ifname: string; addr_info?: Array<{ family: string; local: string; prefixlen: number }> };
+
 // What makes a namespace not the sandbox's, as a sentence; undefined when it is. Pure: the
-// interfaces as os.networkInterfaces() gives them, and /proc/net/route and /proc/net/ipv6_route.
-export function sandboxNetworkProblem(ifaces: NodeJS.Dict<Array<{ address: string; family: string | number; netmask: string }>>, route4: string, route6: string): string | undefined {
-  const bridge = ifaces[SANDBOX_BRIDGE] ?? [];
-  if (!bridge.some((a) => a.address === SANDBOX_GATEWAY && a.netmask === '255.255.0.0')) return `no ${SANDBOX_BRIDGE} bridge at ${SANDBOX_GATEWAY}/${SANDBOX_PREFIX}`;
-  for (const [name, addrs] of Object.entries(ifaces)) {
-    for (const a of addrs ?? []) {
-      if (!sandboxAddress(a.address)) return `the address ${a.address} on ${name}, outside the sandbox's ranges`;
+// interfaces, and /proc/net/route and /proc/net/ipv6_route.
+export function sandboxNetworkProblem(ifaces: Iface[], route4: string, route6: string): string | undefined {
+  const bridge = ifaces.find((i) => i.ifname === SANDBOX_BRIDGE)?.addr_info ?? [];
+  if (!bridge.some((a) => a.local === SANDBOX_GATEWAY && a.prefixlen === SANDBOX_PREFIX)) return `no ${SANDBOX_BRIDGE} bridge at ${SANDBOX_GATEWAY}/${SANDBOX_PREFIX}`;
+  for (const i of ifaces) {
+    for (const a of i.addr_info ?? []) {
+      if (!sandboxAddress(a.local)) return `the address ${a.local} on ${i.ifname}, outside the sandbox's ranges`;
     }
   }
   // /proc/net/route: Iface Destination Gateway Flags RefCnt Use Metric Mask …, hex.
@@ -57,7 +61,8 @@ function sandboxAddress(a: string): boolean {
 // runs anywhere else.
 export function sandboxNetwork(): SandboxNetwork {
   if (process.env[NETNS_ENV] !== SANDBOX_BRIDGE) throw new NotInSandboxNetwork(`${NETNS_ENV} is not ${SANDBOX_BRIDGE}`);
-  const problem = sandboxNetworkProblem(networkInterfaces(), readFileSync('/proc/net/route', 'utf8'), readFileSync('/proc/net/ipv6_route', 'utf8'));
+  const ifaces = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8' })) as Iface[];
+  const problem = sandboxNetworkProblem(ifaces, readFileSync('/proc/net/route', 'utf8'), readFileSync('/proc/net/ipv6_route', 'utf8'));
   if (problem) throw new NotInSandboxNetwork(`${NETNS_ENV} is set, but this network namespace has ${problem}`);
   return { bridge: SANDBOX_BRIDGE, gateway: SANDBOX_GATEWAY, prefix: SANDBOX_PREFIX };
 }
