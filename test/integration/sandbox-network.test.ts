@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -79,6 +79,30 @@ describe('the sandbox network check', () => {
     const { stdout } = await run(process.execPath, ['-e', connectScript(OUTSIDE, 80)]);
     expect(stdout.trim()).toBe('ENETUNREACH');
     expect(Date.now() - t0).toBeLessThan(5000); // the script's own timeout: no waiting for an answer
+  });
+});
+
+describe('a pod namespace whose owner dies', () => {
+  it('goes with it, veth and processes included, when the test process is killed (SIGKILL)', async () => {
+    const script = `const { sandboxNetwork } = await import('${join(root, 'src', 'sandbox', 'netns.ts')}');
+const { PodNetns } = await import('${join(root, 'src', 'sandbox', 'pod-netns.ts')}');
+const { Proc } = await import('${join(root, 'src', 'sandbox', 'proc.ts')}');
+const ns = await PodNetns.create(sandboxNetwork(), 'default/doomed', 'doomed-uid', '10.244.250.9');
+const [cmd, args] = ns.wrap('sleep', ['600']);
+const p = new Proc('doomed', cmd, args);
+console.log('READY', ns.hostVeth, ns.inode, p.child.pid);
+setInterval(() => {}, 1000);`;
+    const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    owner.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    await waitFor('the owner to set the namespace up', () => out.includes('READY'), 30_000, 50);
+    const [, veth, inode, pid] = /READY (\S+) (\S+) (\d+)/.exec(out)!;
+    expect((await run('ip', ['-o', 'link', 'show', 'master', 'graft0'])).stdout).toContain(`${veth}@`);
+    expect(await netnsInodes()).toContain(inode);
+    owner.kill('SIGKILL');
+    await waitFor('the pod\'s process to die with its owner', async () => !(await readlink(`/proc/${pid}/ns/net`).catch(() => undefined)), 10_000, 50);
+    await waitFor('no process left in the namespace', async () => !(await netnsInodes()).has(inode!), 10_000, 50);
+    await waitFor(`the veth ${veth} to go`, async () => !(await run('ip', ['-o', 'link', 'show', 'master', 'graft0'])).stdout.includes(`${veth}@`), 10_000, 50);
   });
 });
 
