@@ -84,7 +84,8 @@ export class ControlPlane {
     this.apiserverArgs.push(
       `--secure-port=${port}`, `--bind-address=${host}`, `--advertise-address=${host}`,
       `--cert-dir=${join(this.dir, 'pki')}`, `--tls-cert-file=${p.servingCert}`, `--tls-private-key-file=${p.servingKey}`,
-      `--client-ca-file=${p.caCert}`, '--service-cluster-ip-range=10.0.0.0/24', '--authorization-mode=RBAC',
+      // A ClusterIP per Service: every Adapter has one (routing), so a /24 would run out at ~250.
+      `--client-ca-file=${p.caCert}`, '--service-cluster-ip-range=10.0.0.0/16', '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${p.saPub}`, `--service-account-signing-key-file=${p.saKey}`,
       '--allow-privileged=true', '--endpoint-reconciler-type=none', '--enable-priority-and-fairness=false',
