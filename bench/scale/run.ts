@@ -131,13 +131,23 @@ async function main(): Promise<void> {
     say(`scale: operator CPU ${(afterConverge.cpuS - cpuBefore).toFixed(1)} s, peak RSS ${Math.max(peakMb, afterConverge.peakMb).toFixed(0)} MB; API requests by verb ${JSON.stringify(byVerb)}`);
     // Routing's share: a Service and an EndpointSlice created per Adapter, then one slice update
     // per change of the pods serving it (replicas 2: at most 2 per adapter while converging, one
-    // per placement that became Loaded, fewer when both copies load between two passes).
-    await new Promise((res) => setTimeout(res, 3_000)); // the last slices follow the last statuses
+    // per placement that became Loaded, fewer when both copies load between two passes, none when
+    // the slice is created after they loaded). Routing has converged when every Adapter's slice
+    // lists its 2 pods.
+    let slicesDone = 0;
+    await waitFor('every EndpointSlice listing 2 pods', async () => {
+      const items = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?labelSelector=app.kubernetes.io/component%3Drouting`)).body as Obj).items as Obj[];
+      slicesDone = items.filter((x) => (x.endpoints ?? []).length === 2).length;
+      return slicesDone === ADAPTERS;
+    }, 600_000, 1_000).catch((err: Error) => say(`scale: ${err.message} (${slicesDone} of ${ADAPTERS} done)`));
+    const routingS = (Date.now() - t0) / 1000;
+    say(`scale: routing converged ${routingS.toFixed(1)} s after the Adapters were applied (${(routingS - allReadyS).toFixed(1)} s after all were Ready)`);
     const routingConverge = delta(routingBefore, routingWrites(await sb.operator.metrics()));
     const adapters = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`)).body as Obj).items as Obj[];
     const loadedPlacements = adapters.reduce((n, a) => n + ((a.status?.placements ?? []) as Obj[]).filter((p) => p.state === 'Loaded').length, 0);
     const sliceUpdates = routingConverge['EndpointSlice updated'] ?? 0;
-    say(`scale: routing while converging: ${JSON.stringify(routingConverge)}; EndpointSlice updates ${sliceUpdates} for ${loadedPlacements} Loaded placements (${(sliceUpdates / Math.max(1, loadedPlacements)).toFixed(2)} per placement, ${(sliceUpdates / ADAPTERS).toFixed(2)} per adapter)`);
+    const sliceWrites = sliceUpdates + (routingConverge['EndpointSlice created'] ?? 0);
+    say(`scale: routing while converging: ${JSON.stringify(routingConverge)}; EndpointSlice writes (creates and updates) ${sliceWrites} for ${loadedPlacements} Loaded placements (${(sliceWrites / Math.max(1, loadedPlacements)).toFixed(2)} per placement, ${(sliceWrites / ADAPTERS).toFixed(2)} per adapter)`);
 
     say(`scale: one quiet minute (${QUIET_S} s)`);
     await new Promise((res) => setTimeout(res, 5_000));
@@ -176,7 +186,7 @@ async function main(): Promise<void> {
       const d = delta(before, routingWrites(await sb.operator.metrics()));
       say(`scale: routing after pod ${victim} turned ${ready ? 'Ready' : 'NotReady'}: ${JSON.stringify(d)} for ${affected} adapters Loaded there (target: ${affected} EndpointSlice updates)`);
     }
-    say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} routing_creates=${(routingConverge['Service created'] ?? 0) + (routingConverge['EndpointSlice created'] ?? 0)} slice_updates_per_placement=${(sliceUpdates / Math.max(1, loadedPlacements)).toFixed(2)} quiet_routing_writes=${quietRouting} peak_rss_mb=${peak.toFixed(0)}`);
+    say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} routing_creates=${(routingConverge['Service created'] ?? 0) + (routingConverge['EndpointSlice created'] ?? 0)} routing_converged_s=${routingS.toFixed(1)} slice_writes_per_placement=${(sliceWrites / Math.max(1, loadedPlacements)).toFixed(2)} quiet_routing_writes=${quietRouting} peak_rss_mb=${peak.toFixed(0)}`);
   } finally {
     await sb.stop();
   }

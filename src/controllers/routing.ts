@@ -64,7 +64,9 @@ export function adapterRoutingController(): ControllerFactory {
         // The engine port, or the BaseModel arriving after its Adapters.
         { kind: BaseModelKind, map: (b) => adapters.list(b.metadata?.namespace).filter((a) => specOf(a)?.baseModel === b.metadata?.name).map((a) => joinKey(a.metadata?.namespace, a.metadata!.name!)) },
       ],
-      workers: 4,
+      // I/O bound (a pass is a few cache reads and at most two applies): many Adapters created at
+      // once are worked through in parallel.
+      workers: 16,
       reconcile: (req, log, signal) => reconcileAdapterRouting(deps, req.namespace, req.name, log, signal),
     };
   };
