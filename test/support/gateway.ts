@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGateway, type GatewayOptions, type SandboxGateway } from '../../src/sandbox/gateway.js';
 import type { ControlPlane } from './control-plane.js';
+import { Proc } from '../../src/sandbox/proc.js';
 import { toolPath } from './tools.js';
 
 export type { SandboxGateway };
@@ -27,4 +28,15 @@ export async function startSandboxGateway(cp: Pick<ControlPlane, 'kubeConfig'>, 
   const stop = gw.stop.bind(gw);
   gw.stop = async () => { await stop(); await rm(dir, { recursive: true, force: true }); };
   return gw;
+}
+
+// A plain HTTP backend that answers every request with what it saw (its name, the path, the model
+// header), on host:port; `wrap` puts it in a pod network namespace (PodNetns.wrap).
+export function echoBackend(name: string, host: string, port: number, wrap: (cmd: string, args: string[]) => [string, string[]] = (c, a) => [c, a]): Proc {
+  const script = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ backend: ${JSON.stringify(name)}, path: req.url, model: req.headers['x-gateway-model-name'] ?? null }));
+  }); }).listen(${port}, ${JSON.stringify(host)}, () => console.log('listening'));`;
+  const [cmd, args] = wrap(process.execPath, ['-e', script]);
+  return new Proc(`echo ${name}`, cmd, args);
 }
