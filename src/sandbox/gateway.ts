@@ -127,8 +127,9 @@ export function traefikArgs(o: {
     `--providers.kubernetesgateway.certauthfilepath=${o.caFile}`,
     `--providers.kubernetesgateway.namespaces=${o.namespaces.join(',')}`,
     `--providers.kubernetesgateway.statusaddress.ip=${o.host}`,
-    // Route changes reach the data plane without Traefik's default 2s batching.
-    '--providers.kubernetesgateway.throttleduration=0s',
+    // Traefik's defaults otherwise, as an install has them: a new configuration (a route, an
+    // EndpointSlice change) reaches the data plane up to providersThrottleDuration (2s) after the
+    // event, and route status is written before that, so Accepted does not yet mean routed.
     '--log.level=INFO', '--log.nocolor=true', '--accesslog=false',
   ];
 }
