@@ -1,14 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxNetwork } from '../../src/sandbox/netns.js';
+import { PodNetns } from '../../src/sandbox/pod-netns.js';
 import { TRAEFIK_CONTROLLER } from '../../src/sandbox/gateway.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { startSandboxGateway, type SandboxGateway } from '../support/gateway.js';
+import { echoBackend, startSandboxGateway, type SandboxGateway } from '../support/gateway.js';
+import type { Proc } from '../../src/sandbox/proc.js';
 import { waitFor } from '../support/ports.js';
 
 // The sandbox's Gateway API data plane on its own: Traefik (built from the Go module proxy) with
 // its kubernetesgateway provider against the real API server, signed in as its own
 // ServiceAccount. HTTPRoutes written by hand, to selector-less Services whose EndpointSlices are
-// written by hand, as Graft's routing controller writes them.
+// written by hand, as Graft's routing controller writes them. The backends are plain HTTP servers
+// in network namespaces of their own at pod addresses (run under hack/netns.sh); Traefik, like the
+// API server, runs in the sandbox's parent namespace and reaches them over its bridge.
 type Obj = Record<string, any>;
 const NS = 'default';
 const GW = '/apis/gateway.networking.k8s.io/v1';
@@ -16,6 +22,8 @@ const GW = '/apis/gateway.networking.k8s.io/v1';
 describe('Traefik as the sandbox Gateway (e2e)', () => {
   let cp: ControlPlane;
   let gw: SandboxGateway;
+  const backends: Proc[] = [];
+  const netns: PodNetns[] = [];
   const call = async (method: string, path: string, body?: Obj, ok = [200, 201]) => {
     const r = await rawRequest(cp.kubeConfig, method, path, body, method === 'PATCH' ? 'application/merge-patch+json' : undefined);
     if (!ok.includes(r.status)) throw new Error(`${method} ${path}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
@@ -59,6 +67,8 @@ describe('Traefik as the sandbox Gateway (e2e)', () => {
     gw = await startSandboxGateway(cp);
   });
   afterAll(async () => {
+    for (const b of backends) await b.stop();
+    for (const n of netns) await n.destroy();
     await gw?.stop();
     await cp?.stop();
   });
@@ -97,6 +107,52 @@ describe('Traefik as the sandbox Gateway (e2e)', () => {
     ]));
     const p = await waitRoute('models', { Accepted: 'True', ResolvedRefs: 'True' });
     expect(p.parentRef).toMatchObject({ name: gw.ref.name, sectionName: 'http' });
+  });
+
+  it('sends requests to the backend by header and by path prefix, rewritten to /', async () => {
+    // Each backend in a network namespace of its own at a pod address, as a sandbox pod is.
+    const [a, b] = await Promise.all([['a', '10.244.200.10'], ['b', '10.244.200.11']].map(async ([name, ip]) => {
+      const ns = await PodNetns.create(sandboxNetwork(), `${NS}/echo-${name}`, randomUUID(), ip!);
+      netns.push(ns);
+      const p = echoBackend(name!, ip!, 8000, (cmd, args) => ns.wrap(cmd, args));
+      backends.push(p);
+      return p;
+    }));
+    await waitFor('the echo backends', () => a.output.includes('listening') && b.output.includes('listening'), 10_000, 50);
+    await backend('echo-b', ['10.244.200.11'], 8000);
+    await call('POST', `${GW}/namespaces/${NS}/httproutes`, route('models-b', [
+      { matches: [{ headers: [{ type: 'Exact', name: 'X-Gateway-Model-Name', value: 'b' }] }], backendRefs: toService('echo-b') },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/bm/b/' } }],
+        filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } }],
+        backendRefs: toService('echo-b'),
+      },
+    ]));
+    await waitRoute('models-b', { Accepted: 'True', ResolvedRefs: 'True' });
+    const get = async (path: string, model?: string) => {
+      const r = await fetch(`${gw.url}${path}`, { headers: model ? { 'X-Gateway-Model-Name': model } : {} });
+      return { status: r.status, body: r.status === 200 ? (await r.json()) as Obj : await r.text() };
+    };
+    // Status is written before the data plane takes the new configuration up (gateway.ts).
+    await waitFor('traffic through the new route', async () => (await get('/v1/chat/completions', 'b')).status === 200, 10_000, 50);
+    expect(await get('/v1/chat/completions', 'a')).toEqual({ status: 200, body: { backend: 'a', path: '/v1/chat/completions', model: 'a' } });
+    expect(await get('/v1/chat/completions', 'b')).toEqual({ status: 200, body: { backend: 'b', path: '/v1/chat/completions', model: 'b' } });
+    expect(await get('/bm/a/v1/models')).toEqual({ status: 200, body: { backend: 'a', path: '/v1/models', model: null } });
+    expect(await get('/bm/b/v1/chat/completions?x=1')).toEqual({ status: 200, body: { backend: 'b', path: '/v1/chat/completions?x=1', model: null } });
+    // No rule for it: Traefik's 404, no backend asked.
+    expect((await get('/v1/chat/completions', 'c')).status).toBe(404);
+    expect((await get('/bm/c/v1/models')).status).toBe(404);
+  });
+
+  it('follows EndpointSlice changes: an endpoint marked not ready takes no more requests', async () => {
+    const slice = `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices/echo-b-1`;
+    await call('PATCH', slice, { endpoints: [{ addresses: ['10.244.200.11'], conditions: { ready: false } }] });
+    await waitFor('echo-b without ready endpoints', async () => (await fetch(`${gw.url}/bm/b/`)).status === 503, 10_000, 50);
+    await call('PATCH', slice, { endpoints: [{ addresses: ['10.244.200.10'], conditions: { ready: true } }] });
+    await waitFor('echo-b moved to backend a', async () => {
+      const r = await fetch(`${gw.url}/bm/b/x`);
+      return r.status === 200 && ((await r.json()) as Obj).backend === 'a';
+    }, 10_000, 50);
   });
 
   it('reports a missing Service as ResolvedRefs False (BackendNotFound)', async () => {
