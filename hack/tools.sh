@@ -32,6 +32,14 @@ FLUX_KUSTOMIZE_REPLACES=""
 # source and kustomize-controller v1.9.x) pins is served.
 FLUX_HELM_VERSION=v1.6.4
 FLUX_HELM_REPLACES=""
+# The Gateway API data plane of the routing tests. Traefik v3.7.x cannot be built as a dependency:
+# it needs github.com/traefik/traefik/dynamic/ext through a local replace (no module the proxy
+# serves) and lego DNS-provider modules the proxy answers 403 for. v3.6.12 resolves as it is.
+TRAEFIK_VERSION=v3.6.12
+# The Gateway API release Traefik v3.6.12 is built against (its go.mod); its standard-channel CRDs
+# are everything its kubernetesgateway provider watches (TCPRoute/TLSRoute only with
+# experimentalChannel, which the tests leave off).
+GATEWAY_API_VERSION=v1.4.0
 
 log() { echo "[tools] $*" >&2; }
 
@@ -66,8 +74,8 @@ go_install() { # name version package
 
 # Like go_install, for a module whose own go.mod has `replace` lines (ignored when it is a
 # dependency): copy the ones that point at other modules into the wrapper before resolving.
-go_install_replaced() { # name version module package toolchain "old=new@version ..."
-  local name=$1 version=$2 module=$3 pkg=$4 toolchain=$5 extra=$6 out
+go_install_replaced() { # name version module package toolchain "old=new@version ..." [ldflags]
+  local name=$1 version=$2 module=$3 pkg=$4 toolchain=$5 extra=$6 ldflags=${7:-} out
   out=$(cached "$name" "$version")
   [ -x "$out" ] && return 0
   log "building $name $version (large; toolchain $toolchain)"
@@ -89,7 +97,7 @@ for r in json.load(sys.stdin).get("Replace") or []:
 ' | xargs -r go mod edit
     for r in $extra; do go mod edit -replace="$r"; done
     go get -tool "$pkg@$version"
-    go build -p "${GRAFT_BUILD_PARALLEL:-2}" -ldflags "-s -w" -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out"
+    go build -p "${GRAFT_BUILD_PARALLEL:-2}" -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out"
   )
 }
 
@@ -102,6 +110,18 @@ flux_crds() { # module version
     | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir/config/crd/bases" ] || { echo "no config/crd/bases in $module@$version" >&2; return 1; }
   mkdir -p "$out"; cp "$dir"/config/crd/bases/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
+  echo "$out"
+}
+
+# The Gateway API CRDs (standard channel) from the sigs.k8s.io/gateway-api module, copied like
+# flux_crds: what the sandbox installs before it starts a gateway.
+gateway_api_crds() {
+  local out="$CACHE/share/gateway-api-$GATEWAY_API_VERSION/crds"
+  [ -f "$out/.ready" ] && { echo "$out"; return 0; }
+  local dir; dir=$(cd "$SRC" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" \
+    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir/config/crd/standard" ] || { echo "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" >&2; return 1; }
+  mkdir -p "$out"; cp "$dir"/config/crd/standard/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
   echo "$out"
 }
 
@@ -184,6 +204,9 @@ ensure() {
     helm-controller) go_install_replaced helm-controller "$FLUX_HELM_VERSION" \
         github.com/fluxcd/helm-controller github.com/fluxcd/helm-controller "$FLUX_GO_TOOLCHAIN" \
         "$FLUX_HELM_REPLACES" ;;
+    traefik) go_install_replaced traefik "$TRAEFIK_VERSION" github.com/traefik/traefik/v3 \
+        github.com/traefik/traefik/v3/cmd/traefik local "" \
+        "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ;;
     lua-health|kstatus) build_own "$1" ;;
     *) echo "unknown tool: $1" >&2; return 2 ;;
   esac
@@ -195,7 +218,7 @@ version_of() {
     versitygw) echo $VERSITYGW_VERSION ;; llm-d-inference-sim) echo $SIM_VERSION ;;
     s5cmd) echo $S5CMD_VERSION ;; helm) echo $HELM_VERSION ;;
     source-controller) echo $FLUX_SOURCE_VERSION ;; kustomize-controller) echo $FLUX_KUSTOMIZE_VERSION ;;
-    helm-controller) echo $FLUX_HELM_VERSION ;;
+    helm-controller) echo $FLUX_HELM_VERSION ;; traefik) echo $TRAEFIK_VERSION ;;
     lua-health|kstatus) own_version "$1" ;;
   esac
 }
@@ -205,13 +228,14 @@ path_of() {
     source-controller-crds) flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION"; return ;;
     kustomize-controller-crds) flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION"; return ;;
     helm-controller-crds) flux_crds github.com/fluxcd/helm-controller "$FLUX_HELM_VERSION"; return ;;
+    gateway-api-crds) gateway_api_crds; return ;;
   esac
   external "$1" && return 0
   ensure "$1" >&2
   cached "$1" "$(version_of "$1")"
 }
 
-ALL="etcd versitygw llm-d-inference-sim kwok kube-apiserver kube-controller-manager kube-scheduler kubectl s5cmd helm"
+ALL="etcd versitygw llm-d-inference-sim kwok kube-apiserver kube-controller-manager kube-scheduler kubectl s5cmd helm traefik"
 OWN="lua-health kstatus"
 FLUX="source-controller kustomize-controller helm-controller"
 GITOPS="$OWN $FLUX"
@@ -224,6 +248,7 @@ if [ "${1:-}" = env ]; then
     var=GRAFT_BIN_$(echo "$t" | tr 'a-z-' 'A-Z_')
     echo "export $var=$(path_of "$t")"
   done
+  echo "export GRAFT_CRDS_GATEWAY_API=$(path_of gateway-api-crds)"
   for t in $GITOPS; do
     p=$(cached "$t" "$(version_of "$t")")
     [ -x "$p" ] && echo "export GRAFT_BIN_$(echo "$t" | tr 'a-z-' 'A-Z_')=$p"
@@ -245,6 +270,9 @@ for t in "${tools[@]}"; do
   external "$t" >/dev/null || ensure "$t"
 done
 for t in "${tools[@]}"; do
-  case "$t" in source-controller|kustomize-controller|helm-controller) path_of "$t-crds" >/dev/null ;; esac
+  case "$t" in
+    source-controller|kustomize-controller|helm-controller) path_of "$t-crds" >/dev/null ;;
+    traefik) path_of gateway-api-crds >/dev/null ;;
+  esac
 done
 log "ready: ${tools[*]}"

@@ -113,8 +113,10 @@ export type Endpoint = z.infer<typeof Endpoint>;
 
 export const BaseModelStatus = z.object({
   observedGeneration: z.number().int().optional(),
-  replicas: z.number().int().optional(),
+  replicas: z.number().int().optional().describe('pods of the Deployment (the scale subresource\'s status.replicas)'),
   readyReplicas: z.number().int().optional(),
+  selector: z.string().optional()
+    .describe('the serving pods\' label selector (the scale subresource\'s status.selector, for HPA and KEDA)'),
   endpoints: z.array(Endpoint).max(1000).optional(),
   conditions,
 });

@@ -66,7 +66,7 @@ export function crdOf(k: KindDef): Json {
         name: VERSION,
         served: true,
         storage: true,
-        subresources: { status: {} },
+        subresources: { status: {}, ...(k.scale ? { scale: k.scale } : {}) },
         additionalPrinterColumns: k.columns,
         schema: {
           openAPIV3Schema: {

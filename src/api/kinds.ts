@@ -16,6 +16,8 @@ export type KindDef = {
   status: z.ZodTypeAny;
   object: z.ZodTypeAny;
   columns: PrinterColumn[];
+  // The scale subresource (kubectl scale, HPA, KEDA): JSON paths into the object.
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
 };
 
 const readyColumns: PrinterColumn[] = [
@@ -29,6 +31,7 @@ export const KINDS: KindDef[] = [
     kind: 'BaseModel', plural: 'basemodels', singular: 'basemodel', shortNames: ['bm'],
     description: 'A base model served by GPU pods that Graft runs, and onto which it loads LoRA adapters.',
     spec: BaseModelSpec, status: BaseModelStatus, object: BaseModel,
+    scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
     columns: [
       ...readyColumns,
       { name: 'Engine', type: 'string', jsonPath: '.spec.engine.type' },

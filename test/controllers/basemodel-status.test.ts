@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { BaseModel } from '../../src/api/basemodel.js';
-import { observe, podProblem } from '../../src/controllers/basemodel/status.js';
+import { observe, podProblem, selectorString } from '../../src/controllers/basemodel/status.js';
 
 const bm = (replicas: number) => BaseModel.parse({
   apiVersion: 'graft.dev/v1alpha1', kind: 'BaseModel', metadata: { name: 'm', namespace: 'default', generation: 1 },
@@ -21,6 +21,11 @@ describe('BaseModel status', () => {
     expect(o.endpoints[0]).toEqual({ pod: 'a', address: '127.0.1.1', ready: true });
     const partial = observe(bm(2), dep({ replicas: 2, updatedReplicas: 2, readyReplicas: 1, availableReplicas: 1 }), [pod('a', true), pod('b', false)]);
     expect(partial.health).toMatchObject({ state: 'Reconciling', reason: 'WaitingForReplicas' });
+  });
+  it('publishes the serving pods\' selector for the scale subresource, before the Deployment exists too', () => {
+    expect(observe(bm(2), undefined, []).selector).toBe('graft.dev/basemodel=m');
+    expect(observe(bm(2), dep({ replicas: 2 }), []).selector).toBe('graft.dev/basemodel=m');
+    expect(selectorString({ b: '2', a: '1' })).toBe('a=1,b=2');
   });
   it('is Reconciling during a rollout and while the change is not observed', () => {
     expect(observe(bm(2), dep({ replicas: 3, updatedReplicas: 1, readyReplicas: 2, availableReplicas: 2 }), []).health).toMatchObject({ state: 'Reconciling', reason: 'RollingOut' });

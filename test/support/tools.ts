@@ -5,7 +5,7 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export type Tool =
   | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl'
-  | 'kwok' | 'versitygw' | 'llm-d-inference-sim' | 's5cmd' | 'helm';
+  | 'kwok' | 'versitygw' | 'llm-d-inference-sim' | 's5cmd' | 'helm' | 'traefik';
 
 // The path of a pinned local tool: GRAFT_BIN_<NAME> when `make` exported it, else hack/tools.sh
 // (which builds it into the cache when missing).

@@ -147,6 +147,7 @@ export async function reconcileBaseModel(
     observedGeneration: raw.metadata?.generation,
     replicas: seen.replicas,
     readyReplicas: seen.readyReplicas,
+    selector: seen.selector,
     endpoints: seen.endpoints,
   };
   await writeStatus(deps, raw, status, seen.health, log, signal);

@@ -1,6 +1,7 @@
 import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { BaseModel, Endpoint } from '../../api/basemodel.js';
 import type { Health } from '../../runtime/conditions.js';
+import { selectorLabels } from '../../contracts/names.js';
 
 // Waiting reasons that will not clear on their own: the pod needs a change (image, args, GPUs).
 const STUCK_WAITING = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
@@ -9,8 +10,16 @@ export type ObservedState = {
   replicas: number;
   readyReplicas: number;
   endpoints: Endpoint[];
+  // The serving pods' label selector in its string form, as the scale subresource publishes it:
+  // what HPA and KEDA select pods (and their metrics) by.
+  selector: string;
   health: Health;
 };
+
+// A label selector's string form (k=v,k=v; keys sorted), as `kubectl get -l` and /scale take it.
+export function selectorString(labels: Record<string, string>): string {
+  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(',');
+}
 
 const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
@@ -43,7 +52,7 @@ export function observe(bm: BaseModel, deployment: V1Deployment | undefined, pod
   const ds = deployment?.status ?? {};
   const replicas = ds.replicas ?? 0;
   const readyReplicas = ds.readyReplicas ?? 0;
-  const base = { replicas, readyReplicas, endpoints };
+  const base = { replicas, readyReplicas, endpoints, selector: selectorString(selectorLabels(bm.metadata.name!)) };
 
   if (!deployment) return { ...base, health: { state: 'Reconciling', reason: 'Creating', message: 'creating the Deployment' } };
 
