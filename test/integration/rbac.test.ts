@@ -3,7 +3,8 @@ import { OWN_NAMESPACE_DEFAULTS, WATCHED_NAMESPACE_RULES, ownNamespaceRules, typ
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../support/ports.js';
 import { canI, canIList, ensureNamespace, operatorServiceAccountKubeconfig, operatorUser, type CanI, type OperatorRbac } from '../support/rbac.js';
-import { installGatewayApiCrds } from '../support/gateway-api.js';
+import { installGatewayApiCrds } from '../../src/sandbox/gateway.js';
+import { gatewayApiCrds } from '../support/gateway.js';
 import { gpt2BaseModel, startSandbox, type Sandbox } from '../support/sandbox.js';
 
 // The operator as a ServiceAccount bound only to what manifests/rbac/ grants for two watched
@@ -61,7 +62,7 @@ describe('least-privilege RBAC (e2e)', () => {
       operatorKubeconfig: async (cp) => {
         for (const ns of [WATCHED_2, UNWATCHED]) await ensureNamespace(cp, ns);
         // HTTPRoutes are among what the rules grant (routing writes them where a BaseModel names a Gateway).
-        await installGatewayApiCrds(cp.kubeConfig);
+        await installGatewayApiCrds(cp.kubeConfig, gatewayApiCrds());
         return operatorServiceAccountKubeconfig(cp, RBAC);
       },
       operatorArgs: ['--leader-elect', '--leader-election-namespace', OPERATOR_NS, '--namespaces', `${WATCHED},${WATCHED_2}`],

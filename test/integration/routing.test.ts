@@ -8,7 +8,8 @@ import { rawRequest } from '../../src/sandbox/raw.js';
 import { KeyRing } from '../../src/security/keys.js';
 import { createLogger } from '../../src/util/log.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { installGatewayApiCrds } from '../support/gateway-api.js';
+import { installGatewayApiCrds } from '../../src/sandbox/gateway.js';
+import { gatewayApiCrds } from '../support/gateway.js';
 import { waitFor } from '../support/ports.js';
 
 // Routing against a real control plane (API server, controller manager for garbage collection,
@@ -217,7 +218,7 @@ describe('routing (e2e)', () => {
 
   it('writes HTTPRoutes once the Gateway API is installed, and reflects their status in Routed', async () => {
     for (const n of ['chat', 'code']) await call('POST', `${g}/adapters`, adapterObj(n, n === 'chat' ? { servedName: 'chatty' } : {}));
-    await installGatewayApiCrds(cp.kubeConfig);
+    await installGatewayApiCrds(cp.kubeConfig, gatewayApiCrds());
     // The optional informer looks again within 15 s; the gateway controller within 30 s.
     await waitFor('HTTPRoute llama-0', async () => !!(await get(routePath('llama-0'))), 60_000, 200);
     const routeValues = async () => (((await get(routePath('llama-0')))?.spec?.rules ?? []) as Obj[]).map((r) => r.matches[0].headers?.[0]?.value ?? r.matches[0].path.value);
