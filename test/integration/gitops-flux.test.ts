@@ -177,6 +177,8 @@ describe('Flux Kustomization with wait: true on Graft objects', () => {
     }, 90_000, 250);
     // kstatus's rule for an object without status: Current. Nothing has looked at these Adapters.
     expect((await graft('adapters', 'plain'))!.status).toBeUndefined();
+    // "late" comes with the shipped Kustomization, which takes the commit up on its own interval.
+    await waitFor('the shipped Kustomization to apply "late"', async () => !!(await graft('adapters', 'late')), 90_000, 250);
     expect((await graft('adapters', 'late'))!.status).toBeUndefined();
     // The shipped Kustomization must have taken up this commit before its verdict means anything
     // (it polls Git on its own interval; right after graft-plain it may still be Ready on the old

@@ -48,9 +48,12 @@ describe('status tells the truth quickly (issue 9, item 16)', () => {
     console.log(`item 16: ${NAMES.length} Adapters Ready ${Date.now() - t0} ms after applying them with their BaseModel; reasons seen on the way: ${[...new Set(seen.map((s) => s.reconciling).filter(Boolean))].join(', ')}`);
     expect(seen.filter((s) => s.stalled)).toEqual([]);
     for (const n of NAMES) {
-      const events = await k.events(n);
+      // The operator records the event after the status write that made it Ready: it may land a
+      // moment after the status does.
+      let events: Obj[] = [];
+      await waitFor(`the Loaded event of ${n}`, async () => (events = await k.events(n)).some((e) => e.reason === 'Loaded'), 10_000, 200)
+        .catch((err: Error) => { throw new Error(`${err.message}; events: ${events.map((e) => e.reason).join(', ')}`); });
       expect(events.filter((e) => e.type === 'Warning').map((e) => `${e.reason}: ${e.note}`)).toEqual([]);
-      expect(events.map((e) => e.reason)).toContain('Loaded');
     }
     await waitPods(sb, 'gpt2', 3);
   });
