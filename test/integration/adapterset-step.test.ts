@@ -153,17 +153,22 @@ describe('AdapterSet step: what is a rejection and what is a failure', () => {
 
 describe('AdapterSet step (SEMA expand strategy)', () => {
   it('shift scores and the computed novelty pick the modules; the budget forces a merge into the closest', async () => {
-    const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 2 }, tasks: [
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 3 }, tasks: [
       { name: 'causal', source: { uri: uris.causal } },
       { name: 'copy', source: { uri: uris.copy } }, // no score: novelty ≈ 0 against causal → merged
       { name: 'seqcls', source: { uri: uris.seqcls } }, // no score: novel → a new module
       { name: 'low', source: { uri: uris.seqcls }, shift: { score: 0.5 } }, // below 2 → merged
+      { name: 'shifted', source: { uri: uris.causal }, shift: { score: 3 } }, // above 2: new, though its weights match m0
       { name: 'high', source: { uri: uris.causal }, shift: { score: 5 } }, // above 2, pool full
     ] });
     const status = await runAll(spec, {}, 0);
     const d = status.decisions!;
     expect(d.map((x) => [x.task, x.action, x.module])).toEqual([
-      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['low', 'MergedInto', 'm1'], ['high', 'BudgetExhausted', 'm0']]);
+      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['low', 'MergedInto', 'm1'],
+      ['shifted', 'NewModule', 'm2'], ['high', 'BudgetExhausted', expect.stringMatching(/^m[02]$/)]]);
+    // The given score wins over the weights (novelty ≈ 0 against m0). At the budget the closest
+    // module by novelty takes the task: m0 or m2, which both hold causal's directions, never m1.
+    expect(d[4]).toMatchObject({ scoreKind: 'shift', score: 3, threshold: 2 });
     expect(d[1]).toMatchObject({ scoreKind: 'novelty', threshold: 0.5 });
     expect(d[1].score!).toBeLessThan(0.01);
     expect(d[2].score!).toBeGreaterThan(0.8);
