@@ -1,5 +1,5 @@
-// bench/adapterset/steps.ts (`make bench-adapterset-steps`): the merge Job's step alone, without
-// Kubernetes: TASKS generated rank-16 adapters of 7B Llama shapes (LAYERS layers) in versitygw, one
+// The merge Job's step alone, without Kubernetes
+// (`source <(hack/tools.sh env) && npx tsx bench/adapterset/steps.ts`): TASKS generated rank-16 adapters of 7B Llama shapes (LAYERS layers) in versitygw, one
 // `runStep` after the other as the controller would chain them, on STRATEGY (Merge). Prints each
 // step's seconds and where they went (the step's phases), to tell the merge math from S3 reads.
 // Environment: TASKS (8), LAYERS (4), STRATEGY (Merge), MAX_MODULES (4, Expand).

@@ -3,7 +3,7 @@
 // one layer, extrapolated to 32 layers: the dense approach (form ΔW, SVD) and the same factored
 // algorithm graft runs (QR of the stacked factors, SVD of the core) on LAPACK. numpy runs on the
 // BLAS it loads, which the bench prints (run.sh installs OpenBLAS). Prints figures only.
-// Environment: GRAFT_BENCH_DIR (where the ~1.3 GB of inputs go; default the OS temp dir),
+// Environment: GRAFT_BENCH_BLAS_THREADS (OpenBLAS's threads; default its own choice), GRAFT_BENCH_DIR (where the ~1.3 GB of inputs go; default the OS temp dir),
 // GRAFT_BENCH_LAYERS (default 32), GRAFT_BENCH_DENSE=full for PEFT's default full_matrices SVD in the
 // baseline (default thin: cheaper, so the speedup reported is a lower bound),
 // GRAFT_BENCH_DENSE_ALL=1 to time all 7 modules of the layer instead of one per kind of shape.
@@ -50,7 +50,10 @@ try {
   // (the kernel OpenBLAS picks itself is printed), and again with them only when that run fails
   // its own correctness check (exit 3) or crashes.
   const pinned = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'].filter((k) => process.env[k] !== undefined);
-  const runPython = (env: NodeJS.ProcessEnv) => spawnSync(python(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+  // GRAFT_BENCH_BLAS_THREADS sets OpenBLAS's threads: on a machine busier than its cores, its
+  // spinning threads lose far more than graft's workers do (printed with the BLAS).
+  const threads = process.env.GRAFT_BENCH_BLAS_THREADS ? { OPENBLAS_NUM_THREADS: process.env.GRAFT_BENCH_BLAS_THREADS } : {};
+  const runPython = (env: NodeJS.ProcessEnv) => spawnSync(python(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, ...threads } });
   let denseOut = runPython(Object.fromEntries(Object.entries(process.env).filter(([k]) => !pinned.includes(k))));
   let envNote = pinned.length ? `run without ${pinned.map((k) => `${k}=${process.env[k]}`).join(' ')}` : 'no OPENBLAS_CORETYPE set';
   if (denseOut.status !== 0 && pinned.length) {

@@ -71,7 +71,7 @@ describe('AdapterSet step (MOS merge strategy)', () => {
     expect(again).toMatchObject({ reused: true, version: { digest: versions[2].digest, uri: versions[2].uri } });
     expect(await keys('out/merge/')).toEqual(before);
     expect(before).toContain(markerUri(versions[2].uri).slice(`s3://${B}/`.length));
-  }, 180_000);
+  }, 300_000);
 
   it('a task of another base model is Rejected with nothing written, and the next task is processed', async () => {
     const spec = AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/rej/` }, tasks: [
@@ -129,7 +129,7 @@ describe('AdapterSet step: the running mean of earlier tasks', () => {
     expect(remade.reused).toBeUndefined();
     expect(remade).toMatchObject({ version: { digest: versions[3].digest, uri: versions[3].uri }, truncationError: d[3].truncationError });
     expect((await keys('out/mean/m0/means/')).filter((k) => k.endsWith('.graft-mean.json'))).toEqual(means);
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('AdapterSet step: what is a rejection and what is a failure', () => {
