@@ -4,40 +4,25 @@
 // operator, merge Jobs run by GraftPods, serving pods with agents and engine simulators. Reports
 // seconds per decision (the task appended → its version served by the child Adapter), the merge
 // Jobs' peak memory and the operator's CPU. Prints figures; asserts nothing.
+// Each task line splits its time: appended → decision recorded (the Job's start, the step itself with
+// its phases as the step reports them, recording), then decision → served (the child Adapter's
+// rollout), with the load average beside it (the build machine is shared).
 // Environment: TASKS (20), LAYERS (32), STRATEGIES (Merge,Expand).
+import { loadavg } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { serializeSafetensors } from '../../src/merge/safetensors/writer.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
 import { startSandbox } from '../../test/support/sandbox.js';
-import { LLAMA7B_MODULES } from '../merge/shapes.js';
+import { BASE, generatedAdapter, RANK } from './generate.js';
 
 type Obj = Record<string, any>;
 const TASKS = Number(process.env.TASKS ?? 20);
 const LAYERS = Number(process.env.LAYERS ?? 32);
 const STRATEGIES = (process.env.STRATEGIES ?? 'Merge,Expand').split(',');
-const RANK = 16, NS = 'default', BASE = 'meta-llama/Llama-2-7b-hf';
+const NS = 'default';
 const say = (s: string) => process.stdout.write(`${s}\n`);
-
-function fill(n: number, seed: number, scale: number): Uint8Array {
-  const out = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = (x / 2147483648 - 1) * scale; }
-  return new Uint8Array(out.buffer);
-}
-
-function adapter(task: number): Map<string, Uint8Array> {
-  const tensors = [];
-  let seed = 1 + task * 7919;
-  for (let l = 0; l < LAYERS; l++) for (const m of LLAMA7B_MODULES) {
-    const base = `base_model.model.model.layers.${l}.${m.name}`;
-    tensors.push({ name: `${base}.lora_A.weight`, dtype: 'F32', shape: [RANK, m.in], bytes: fill(RANK * m.in, seed++, 1 / Math.sqrt(m.in)) });
-    tensors.push({ name: `${base}.lora_B.weight`, dtype: 'F32', shape: [m.out, RANK], bytes: fill(m.out * RANK, seed++, 0.01) });
-  }
-  const config = { peft_type: 'LORA', base_model_name_or_path: BASE, task_type: 'CAUSAL_LM', r: RANK, lora_alpha: 2 * RANK,
-    target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], use_rslora: false, use_dora: false };
-  return new Map([['adapter_config.json', new TextEncoder().encode(JSON.stringify(config))], ['adapter_model.safetensors', serializeSafetensors(tensors, { format: 'pt' })]]);
-}
+const load = () => `load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+const adapter = (task: number) => generatedAdapter(task, LAYERS);
 
 const cpuSeconds = (metrics: string) => Number(/^process_cpu_seconds_total (\S+)$/m.exec(metrics)?.[1] ?? NaN);
 
@@ -69,24 +54,35 @@ try {
     const seconds: number[] = [];
     for (let i = 0; i < TASKS; i++) {
       const started = performance.now();
+      let decided: number | undefined;
       const r = await rawRequest(sb.cp.kubeConfig, 'PATCH', path, [{ op: 'add', path: '/spec/tasks/-', value: { name: `task-${i}`, source: { uri: `s3://adapters/bench/task-${i}/` } } }], 'application/json-patch+json');
       if (r.status !== 200) throw new Error(r.text);
       await waitFor(`${name} task ${i} served`, async () => {
         const s = (await rawRequest(sb.cp.kubeConfig, 'GET', path)).body as Obj;
         const d = (s.status?.decisions ?? []).find((x: Obj) => x.task === `task-${i}`);
         if (!d) return false;
+        decided ??= performance.now();
         if (d.action === 'Rejected') throw new Error(`task-${i} rejected: ${d.reason}`);
         const m = (s.status.modules as Obj[]).find((x) => x.name === d.module)!;
         const a = (await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters/${m.adapter}`)).body as Obj;
         return a?.status?.digest === d.digest && a.status.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') && a.status.observedGeneration === a.metadata.generation;
       }, 1_800_000, 200);
       seconds.push((performance.now() - started) / 1000);
-      say(`${strategy} task ${i}: ${seconds[i].toFixed(1)} s`);
+      // The step's own account (its termination message): seconds and where they went.
+      const exit = sb.graftPods.exits.filter((e) => e.key.startsWith(`${NS}/${name}-step-${i}-`) && e.code === 0).pop();
+      let step = '';
+      try {
+        const r = JSON.parse(exit?.message ?? '');
+        step = `; step ${r.seconds.toFixed(1)} s (${Object.entries(r.phases ?? {}).map(([k, v]) => `${k} ${(v as number).toFixed(1)}`).join(', ')}) ${r.action}${r.module ? ` ${r.module}` : ''}`;
+      } catch { /* no message: leave it out */ }
+      const toDecision = ((decided ?? performance.now()) - started) / 1000;
+      say(`${strategy} task ${i}: ${seconds[i].toFixed(1)} s (appended → decided ${toDecision.toFixed(1)}, decided → served ${(seconds[i] - toDecision).toFixed(1)}${step}) ${load()}`);
     }
     const cpu = cpuSeconds(await sb.operator.metrics()) - cpu0;
     const peak = Math.max(0, ...sb.graftPods.exits.slice(exits0).map((e) => e.peakRssMb));
     const s = (await rawRequest(sb.cp.kubeConfig, 'GET', path)).body as Obj;
     say(`${strategy}: modules ${s.status.modules.length}, decisions ${s.status.decisions.map((d: Obj) => d.action).join(',')}`);
+    say(`${strategy}: ${load()} at the end`);
     say(`adapterset: tasks=${TASKS} strategy=${strategy} s_per_task=${(seconds.reduce((a, b) => a + b, 0) / TASKS).toFixed(2)} merge_peak_mb=${peak.toFixed(0)} operator_cpu_s=${cpu.toFixed(2)}`);
   }
   s3.destroy();

@@ -28,6 +28,8 @@ export const MergeParams = z.object({
   alpha: z.number().gt(0).lt(1).default(0.1).describe('ema: weight of the mean of earlier tasks'),
   weights: z.array(z.number()).max(256).optional().describe('one weight per task, in task order'),
   rank: z.number().int().min(1).max(512).optional().describe('rank of the result; required for svd, ties and dare'),
+  meanRank: z.number().int().min(1).max(512).optional()
+    .describe('ema: the rank at which the running mean of a module\'s earlier tasks is kept (exact while their summed rank fits, svd to this rank beyond; the decision\'s truncationError bounds what that leaves out); default the BaseModel\'s adapters.maxRank'),
   density: z.number().gt(0).max(1).optional().describe('fraction of entries kept; required for ties and dare'),
   majoritySign: z.enum(['total', 'frequency']).default('total').describe('ties: how the sign of each entry is elected'),
   seed: z.number().int().min(0).default(0).describe('dare: seed of the deterministic drop mask'),
@@ -106,7 +108,7 @@ export const Decision = z.object({
   scoreKind: z.enum(['shift', 'novelty']).optional(),
   threshold: z.number().optional(),
   method: z.string().optional().describe('the merge as run, e.g. "ema alpha=0.1 via svd rank=16"'),
-  truncationError: z.number().optional().describe('‖ΔW − B\'A\'‖ / ‖ΔW‖ of the merge (0 when exact)'),
+  truncationError: z.number().optional().describe('‖ΔW − B\'A\'‖ / ‖ΔW‖ of the version against the merge formula (0 when exact); for ema over a truncated running mean, an upper bound'),
   digest: z.string().optional().describe('the version this task produced'),
   taskDigest: z.string().optional().describe('the task adapter\'s own digest, as read by the Job'),
   job: z.string().optional().describe('the Job that ran the step'),

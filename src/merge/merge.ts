@@ -47,8 +47,9 @@ export interface MergeSummary {
   extrasDropped: string[];
   weights: number[];
   params: Record<string, unknown>;
-  // √(Σ‖ΔW − B'A'‖²) over all modules, absolute and relative to √(Σ‖ΔW‖²); the worst module's ratio.
-  truncationError: { absolute: number; relative: number; worstModule: number };
+  // √(Σ‖ΔW − B'A'‖²) over all modules, absolute and relative to √(Σ‖ΔW‖²); the worst module's ratio;
+  // norm: √(Σ‖ΔW‖²) itself, where the kernel computes it (all but cat, which is exact).
+  truncationError: { absolute: number; relative: number; worstModule: number; norm?: number };
   inputs: { source: string; configSha256: string; safetensorsSha256: string }[];
   inputBytes: number;
   seconds: number;
@@ -131,7 +132,7 @@ export async function runMerge(req: MergeRequest, onProgress?: (p: MergeProgress
         outputDtype: plan.outputDtype, modules: plan.modules.length, tensors: plan.tensors.length,
         extrasAveraged: plan.extras.map((e) => e.name), extrasDropped: plan.dropped,
         weights: plan.weights, params: plan.recordedParams,
-        truncationError: { absolute: err, relative: norm > 0 ? err / norm : 0, worstModule: stats.worst },
+        truncationError: { absolute: err, relative: norm > 0 ? err / norm : 0, worstModule: stats.worst, ...(plan.kernel !== 'cat' ? { norm } : {}) },
         inputs: loaded.map((inp, i) => ({ source: inp.where, configSha256: sha256Hex(inp.configText), safetensorsSha256: digests[i] })),
         inputBytes: loaded.reduce((s, inp) => s + inp.source.size, 0),
         seconds: (performance.now() - started) / 1000,

@@ -73,5 +73,8 @@ describe('steps', () => {
       { task: 't1', uri: 's3://bkt/t1/', digest: 'sha256:1', weight: 1 }, { task: 't2', uri: 's3://bkt/t2/', digest: 'sha256:2', weight: 1 }] }]);
     expect(req.expectBase).toBe('gpt2'); // what accepted tasks had wins over the BaseModel's model id
     expect(req.newModule).toBe('m1');
+    expect(req.merge.meanRank).toBeUndefined(); // the Job uses maxRank
+    const withMeanRank = AdapterSetSpec.parse({ ...spec, merge: { ...spec.merge, meanRank: 32 } });
+    expect(buildStepRequest('set', withMeanRank, status, 2, { maxRank: 16 }).merge.meanRank).toBe(32);
   });
 });

@@ -49,7 +49,11 @@ describe('AdapterSet step (MOS merge strategy)', () => {
     const versions = status.modules![0].versions!;
     expect(versions.map((v) => v.tasks.length)).toEqual([1, 2, 3]);
     expect(new Set(versions.map((v) => v.digest)).size).toBe(3);
-    expect(status.decisions![2].method).toBe('ema alpha=0.1 via svd rank=16 (cat would need 24 > maxRank 16)');
+    // Version 3 reads the running mean of the first two tasks (rank 8 + 8 fits 16: kept exactly) and
+    // the new task, not all three.
+    expect(status.decisions![2].method).toBe('ema alpha=0.1 via svd rank=16 (cat would need 24 > maxRank 16), over the running mean of the 2 earlier tasks (rank 16, exact)');
+    const means = (await keys('out/merge/m0/means/')).filter((k) => k.endsWith('.graft-mean.json'));
+    expect(means).toHaveLength(1);
     // θ'_t = (1 − α)·θ_t + α·mean(θ_0 … θ_{t−1}) in delta space, for each t.
     const order = ['seqcls', 'causal', 'copy'];
     for (let t = 1; t <= 3; t++) {
@@ -67,7 +71,7 @@ describe('AdapterSet step (MOS merge strategy)', () => {
     expect(again).toMatchObject({ reused: true, version: { digest: versions[2].digest, uri: versions[2].uri } });
     expect(await keys('out/merge/')).toEqual(before);
     expect(before).toContain(markerUri(versions[2].uri).slice(`s3://${B}/`.length));
-  }, 180_000);
+  }, 300_000);
 
   it('a task of another base model is Rejected with nothing written, and the next task is processed', async () => {
     const spec = AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/rej/` }, tasks: [
@@ -83,6 +87,49 @@ describe('AdapterSet step (MOS merge strategy)', () => {
     expect(status.decisions!.map((d) => d.action)).toEqual(['NewModule', 'Rejected', 'MergedInto']);
     expect(status.modules![0].tasks).toEqual(['seqcls', 'causal']);
   }, 120_000);
+});
+
+describe('AdapterSet step: the running mean of earlier tasks', () => {
+  it('truncated to meanRank, the decision\'s truncationError bounds the version\'s true distance from the formula; a rerun finds the version first, and lost means are remade to the same bytes', async () => {
+    // seqcls and causal have rank 8 each: their mean needs rank 16, kept at meanRank 8 it is truncated.
+    const names = ['seqcls', 'causal', 'copy', 'seqcls-2'];
+    const src = { seqcls: uris.seqcls, causal: uris.causal, copy: uris.copy, 'seqcls-2': uris.seqcls } as Record<string, string>;
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', output: { uri: `s3://${B}/out/mean/` }, merge: { meanRank: 8 },
+      tasks: names.map((n, i) => ({ name: n, source: { uri: src[n] }, weight: i === 2 ? 2 : 1 })) });
+    const status = await runAll(spec, {}, 0);
+    const d = status.decisions!;
+    expect(d.map((x) => x.action)).toEqual(['NewModule', 'MergedInto', 'MergedInto', 'MergedInto']);
+    expect(d[2].method).toContain('over the running mean of the 2 earlier tasks (rank 8, truncated to meanRank 8)');
+    expect(d[3].method).toContain('over the running mean of the 3 earlier tasks (rank 8, truncated to meanRank 8)');
+    const versions = status.modules![0].versions!;
+    for (let t = 3; t <= 4; t++) {
+      const w = emaWeights(t, 0.1).map((e, i) => e * (i === 2 ? 2 : 1));
+      const formula = await denseFormula(s3, names.slice(0, t).map((n, i) => ({ uri: src[n], weight: w[i] })));
+      const dist = await denseDistance(s3, versions[t - 1].uri, formula);
+      const bound = d[t - 1].truncationError!;
+      console.log(`running mean at rank 8, version ${t}: true ‖V − F‖/‖F‖ ${dist.frobenius.toExponential(3)}, recorded bound ${bound.toExponential(3)}`);
+      // The mean lost something, so the version is not the formula, and the bound says so and holds.
+      expect(dist.frobenius).toBeGreaterThan(1e-3);
+      expect(bound).toBeGreaterThanOrEqual(dist.frobenius * (1 - 1e-6));
+      expect(bound).toBeLessThan(1);
+    }
+    const means = (await keys('out/mean/m0/means/')).filter((k) => k.endsWith('.graft-mean.json'));
+    expect(means).toHaveLength(2); // M_2 and M_3 (M_1 is the first task itself)
+    // Running the last step again finds its committed version before reading any mean.
+    const partial = { ...status, decisions: d.slice(0, 3), modules: [{ ...status.modules![0], tasks: names.slice(0, 3), versions: versions.slice(0, 3) }] };
+    const again = await runStep(buildStepRequest('set', spec, partial, 3, { maxRank: 16, modelId: 'gpt2' }), s3);
+    expect(again).toMatchObject({ reused: true, version: { digest: versions[3].digest } });
+    // With the means and that version gone (only its marker: the files stay as leftovers), the step
+    // remakes the chain of means from the tasks and lands on the same bytes.
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: B, Key: key }));
+    for (const k of await keys('out/mean/m0/means/')) await del(k);
+    await del(markerUri(versions[3].uri).slice(`s3://${B}/`.length));
+    const remade = await runStep(buildStepRequest('set', spec, partial, 3, { maxRank: 16, modelId: 'gpt2' }), s3);
+    expect(remade.reused).toBeUndefined();
+    expect(remade).toMatchObject({ version: { digest: versions[3].digest, uri: versions[3].uri }, truncationError: d[3].truncationError });
+    expect((await keys('out/mean/m0/means/')).filter((k) => k.endsWith('.graft-mean.json'))).toEqual(means);
+  }, 300_000);
 });
 
 describe('AdapterSet step: what is a rejection and what is a failure', () => {
@@ -106,17 +153,22 @@ describe('AdapterSet step: what is a rejection and what is a failure', () => {
 
 describe('AdapterSet step (SEMA expand strategy)', () => {
   it('shift scores and the computed novelty pick the modules; the budget forces a merge into the closest', async () => {
-    const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 2 }, tasks: [
+    const spec = AdapterSetSpec.parse({ baseModel: 'bm', strategy: 'Expand', output: { uri: `s3://${B}/out/expand/` }, expand: { maxModules: 3 }, tasks: [
       { name: 'causal', source: { uri: uris.causal } },
       { name: 'copy', source: { uri: uris.copy } }, // no score: novelty ≈ 0 against causal → merged
       { name: 'seqcls', source: { uri: uris.seqcls } }, // no score: novel → a new module
       { name: 'low', source: { uri: uris.seqcls }, shift: { score: 0.5 } }, // below 2 → merged
+      { name: 'shifted', source: { uri: uris.causal }, shift: { score: 3 } }, // above 2: new, though its weights match m0
       { name: 'high', source: { uri: uris.causal }, shift: { score: 5 } }, // above 2, pool full
     ] });
     const status = await runAll(spec, {}, 0);
     const d = status.decisions!;
     expect(d.map((x) => [x.task, x.action, x.module])).toEqual([
-      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['low', 'MergedInto', 'm1'], ['high', 'BudgetExhausted', 'm0']]);
+      ['causal', 'NewModule', 'm0'], ['copy', 'MergedInto', 'm0'], ['seqcls', 'NewModule', 'm1'], ['low', 'MergedInto', 'm1'],
+      ['shifted', 'NewModule', 'm2'], ['high', 'BudgetExhausted', expect.stringMatching(/^m[02]$/)]]);
+    // The given score wins over the weights (novelty ≈ 0 against m0). At the budget the closest
+    // module by novelty takes the task: m0 or m2, which both hold causal's directions, never m1.
+    expect(d[4]).toMatchObject({ scoreKind: 'shift', score: 3, threshold: 2 });
     expect(d[1]).toMatchObject({ scoreKind: 'novelty', threshold: 0.5 });
     expect(d[1].score!).toBeLessThan(0.01);
     expect(d[2].score!).toBeGreaterThan(0.8);

@@ -53,16 +53,26 @@ export async function denseFormula(s3: S3Client, inputs: { uri: string; weight: 
   return out;
 }
 
-// max |ΔW_version − ΔW_formula| / max |ΔW_formula| over all modules, and the version's modules.
-export async function denseDistance(s3: S3Client, versionUri: string, formula: Map<string, Dense>): Promise<{ rel: number; modules: string[]; rank: number }> {
+// max |ΔW_version − ΔW_formula| / max |ΔW_formula| over all modules, the same in the Frobenius norm
+// (√Σ‖ΔW_version − ΔW_formula‖² / √Σ‖ΔW_formula‖², what a decision's truncationError measures), and
+// the version's modules.
+export async function denseDistance(s3: S3Client, versionUri: string, formula: Map<string, Dense>): Promise<{ rel: number; frobenius: number; modules: string[]; rank: number }> {
   const v = await readFactors(versionUri, s3);
-  let diff = 0, scale = 0, rank = 0;
+  let diff = 0, scale = 0, rank = 0, diff2 = 0, norm2 = 0;
   for (const [name, f] of v) {
     rank = Math.max(rank, f.r);
     const want = formula.get(name);
     if (!want) throw new Error(`version has module ${name} that no input has`);
     const got = mul(fromRowMajor(f.B, f.out, f.r), fromRowMajor(f.A, f.r, f.in));
-    for (let i = 0; i < got.d.length; i++) { diff = Math.max(diff, Math.abs(got.d[i] - want.d[i])); scale = Math.max(scale, Math.abs(want.d[i])); }
+    for (let i = 0; i < got.d.length; i++) {
+      const e = got.d[i] - want.d[i];
+      diff = Math.max(diff, Math.abs(e)); scale = Math.max(scale, Math.abs(want.d[i]));
+      diff2 += e * e;
+    }
   }
-  return { rel: diff / scale, modules: [...v.keys()].sort(), rank };
+  for (const [name, want] of formula) {
+    if (!v.has(name)) throw new Error(`version lacks module ${name}`);
+    for (const x of want.d) norm2 += x * x;
+  }
+  return { rel: diff / scale, frobenius: Math.sqrt(diff2 / norm2), modules: [...v.keys()].sort(), rank };
 }

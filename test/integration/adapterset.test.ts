@@ -6,7 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { emaWeights } from '../../src/merge/methods/ema.js';
 import { listObjects } from '../../src/storage/s3-objects.js';
-import { prefixDigest } from '../../src/controllers/adapterset/step.js';
+import { prefixDigest, runStep } from '../../src/controllers/adapterset/step.js';
+import { buildStepRequest } from '../../src/controllers/adapterset/decide.js';
+import { AdapterSetSpec } from '../../src/api/adapterset.js';
 import { waitFor } from '../support/ports.js';
 import { gpt2BaseModel, startSandbox, type Sandbox } from '../support/sandbox.js';
 import { DISTILBERT, GPT2_CAUSAL, GPT2_SEQCLS } from '../merge/fixtures.js';
@@ -199,5 +201,16 @@ describe('AdapterSet controller (e2e, real Jobs)', () => {
     const exits = sb.graftPods.exits.filter((e) => e.key.startsWith(`${NS}/${jn}-`));
     console.log(`restart case: ${exits.length} pod run(s) of ${jn}: ${exits.map((e) => e.code).join(', ')}`);
     await waitServing('mos-m0', v.digest);
+    // Identical to an uninterrupted run: with its commit marker gone, the same step run here in one
+    // go (the earlier tasks' running mean is found, the version remade) writes the same bytes.
+    const spec = AdapterSetSpec.parse(s.spec);
+    const prior = { ...s.status, decisions: s.status.decisions.slice(0, -1), modules: [{ ...s.status.modules[0], tasks: s.status.modules[0].tasks.slice(0, -1) }] };
+    const marker = markers.find((k) => k.startsWith(`${v.uri.slice(`s3://${B}/`.length).replace(/\/$/, '')}.graft-version.json`))!.split(' ')[0];
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await s3.send(new DeleteObjectCommand({ Bucket: B, Key: marker }));
+    const fresh = await runStep(buildStepRequest('mos', spec, prior, before, { maxRank: 16, modelId: 'gpt2' }), s3);
+    expect(fresh.reused).toBeUndefined();
+    expect(fresh.version).toEqual({ uri: v.uri, digest: v.digest, rank: v.rank });
+    expect(await prefixDigest(v.uri, s3)).toBe(v.digest);
   }, 300_000);
 });

@@ -96,6 +96,11 @@ describe('real adapters: the gpt2 pair', () => {
     const s8 = await runMerge(gpt2({ method: 'svd', rank: 8 }));
     expect(s8.truncationError.relative).toBeGreaterThan(1e-3);
     expect(s8.truncationError.relative).toBeLessThan(1);
+    // ‖ΔW‖ of the exact weighted sum, whatever the rank kept; cat (exact) measures none.
+    expect(s8.truncationError.norm).toBeGreaterThan(0);
+    expect(s8.truncationError.norm!).toBeCloseTo(s16.truncationError.norm!, 6);
+    expect(s8.truncationError.absolute / s8.truncationError.norm!).toBeCloseTo(s8.truncationError.relative, 12);
+    expect((await runMerge(gpt2({ method: 'cat' }))).truncationError.norm).toBeUndefined();
   });
 
   it('worker threads give the same bytes as the calling thread, and metadata records the digests', async () => {

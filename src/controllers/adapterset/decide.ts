@@ -99,8 +99,8 @@ export function chooseMerge(m: StepRequest['merge'], catRank: number, maxRank: n
 
 // Versions are content-addressed: the path is a hash of the inputs' digests, their weights and
 // the merge as run, so the same merge always lands on the same prefix and a re-run finds it.
-export function versionKey(inputs: readonly { digest: string; weight: number }[], choice: MergeChoice): string {
-  const { label: _label, ...how } = choice;
+export function versionKey(inputs: readonly { digest: string; weight: number }[], choice: MergeChoice | Record<string, unknown>): string {
+  const { label: _label, ...how } = choice as Record<string, unknown>;
   return createHash('sha256').update(canonicalJson({ inputs: inputs.map((i) => [i.digest, i.weight]), how })).digest('hex').slice(0, 32);
 }
 
@@ -156,7 +156,7 @@ export function buildStepRequest(setName: string, spec: AdapterSetSpec, status: 
     task: { task: t.name, uri: t.source.uri, digest: t.source.digest, weight: taskWeight(spec, index), shiftScore: t.shift?.score, closest: t.shift?.closest },
     output: spec.output.uri, maxRank: bm.maxRank,
     expectBase: status.baseModelName ?? bm.modelId,
-    merge: { method: m.method, alpha: m.alpha, rank: m.rank, density: m.density, majoritySign: m.majoritySign, seed: m.seed, dropExtraTensors: m.dropExtraTensors },
+    merge: { method: m.method, alpha: m.alpha, rank: m.rank, meanRank: m.meanRank, density: m.density, majoritySign: m.majoritySign, seed: m.seed, dropExtraTensors: m.dropExtraTensors },
     expand: { threshold: spec.expand.threshold, noveltyThreshold: spec.expand.noveltyThreshold, maxModules: spec.expand.maxModules },
     modules,
     newModule: moduleName(modules.length),

@@ -32,6 +32,7 @@ export const StepRequest = z.object({
     method: z.enum(MERGE_METHODS),
     alpha: z.number(),
     rank: z.number().int().optional(),
+    meanRank: z.number().int().positive().optional(), // ema: the running mean's rank; default maxRank
     density: z.number().optional(),
     majoritySign: z.enum(['total', 'frequency']),
     seed: z.number().int(),
@@ -58,6 +59,7 @@ export const StepResult = z.object({
   truncationError: z.number().optional(),
   reused: z.boolean().optional(), // the committed result of an earlier run was found
   seconds: z.number().optional(),
+  phases: z.record(z.string(), z.number()).optional(), // seconds per phase of the step
   reason: z.string(),
 });
 export type StepResult = z.infer<typeof StepResult>;
