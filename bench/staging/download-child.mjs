@@ -1,21 +1,25 @@
-// One timed download in its own process, so its peak memory is its own:
-//   node --import tsx bench/staging/download-child.ts <agent|naive> <bucket> <prefix> <dest> [partSize] [concurrency]
+// One timed download in its own process, so its peak memory is its own. Plain JavaScript so that
+// the same file runs the compiled agent (plain node, modules from a `tsc -p tsconfig.build.json`
+// output folder) and the TypeScript source (node --import tsx, modules from src/):
+//   node download-child.mjs <agent|naive> <modulesDir> <bucket> <prefix> <dest> [partSize] [concurrency]
 // Prints one JSON line: {bytes, seconds, maxRssKb}. Credentials and endpoint come from AWS_* env.
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { downloadPrefix, listRemoteFiles } from '../../src/storage/download.js';
-import { createS3Client, s3SettingsFromEnv } from '../../src/storage/s3-client.js';
 
-const [mode, bucket, prefix, dest, partSizeArg, concurrencyArg] = process.argv.slice(2);
-if (!mode || !bucket || !prefix || !dest) throw new Error('usage: download-child.ts <agent|naive> <bucket> <prefix> <dest> [partSize] [concurrency]');
+const [mode, modules, bucket, prefix, dest, partSizeArg, concurrencyArg] = process.argv.slice(2);
+if (!mode || !modules || !bucket || !prefix || !dest) throw new Error('usage: download-child.mjs <agent|naive> <modulesDir> <bucket> <prefix> <dest> [partSize] [concurrency]');
+const load = (rel) => import(pathToFileURL(join(modules, rel)).href);
+const { downloadPrefix, listRemoteFiles } = await load('storage/download.js');
+const { createS3Client, s3SettingsFromEnv } = await load('storage/s3-client.js');
+
 const settings = { ...s3SettingsFromEnv(process.env), forcePathStyle: true };
 const concurrency = Number(concurrencyArg ?? 16);
 const client = createS3Client({ ...settings, maxSockets: Math.max(64, concurrency) }, {
-  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! },
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
 });
 const source = { bucket, prefix };
 
@@ -30,7 +34,7 @@ if (mode === 'agent') {
     const out = join(dest, f.path);
     await mkdir(dirname(out), { recursive: true });
     const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
-    await pipeline(r.Body as Readable, createWriteStream(out));
+    await pipeline(r.Body, createWriteStream(out));
     bytes += f.size;
   }
 } else {
