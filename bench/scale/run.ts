@@ -9,6 +9,7 @@ import { waitFor } from '../../src/sandbox/wait.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { requestsByMethod } from '../../test/support/operator.js';
 import { startSandbox } from '../../test/support/sandbox.js';
+import { measureWriteFloor } from './write-floor.js';
 
 type Obj = Record<string, any>;
 const ADAPTERS = Number(process.env.ADAPTERS ?? 1000);
@@ -123,6 +124,10 @@ async function main(): Promise<void> {
     const peak = Math.max(peakMb, procStats(opPid).peakMb);
     say(`scale: quiet ${QUIET_S} s: ${quietWrites} writes, ${quietReads} reads`);
     say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} peak_rss_mb=${peak.toFixed(0)}`);
+    // The same writes from a plain client (write-floor.ts; stops the operator).
+    const sample = (await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters/a-0`)).body as Obj;
+    const floor = await measureWriteFloor(sb, { byVerb, adapters: ADAPTERS, sampleStatus: sample.status });
+    say(`scale: write floor: ${floor.writes} writes ${JSON.stringify(floor.byVerb)} in ${floor.seconds.toFixed(1)} s; write_floor_s=${floor.seconds.toFixed(1)} ratio_to_write_floor=${(allReadyS / floor.seconds).toFixed(2)}`);
   } finally {
     await sb.stop();
   }

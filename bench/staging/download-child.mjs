@@ -2,7 +2,7 @@
 // the same file runs the compiled agent (plain node, modules from a `tsc -p tsconfig.build.json`
 // output folder) and the TypeScript source (node --import tsx, modules from src/):
 //   node download-child.mjs <agent|naive> <modulesDir> <bucket> <prefix> <dest> [partSize] [concurrency]
-// Prints one JSON line: {bytes, seconds, maxRssKb}. Credentials and endpoint come from AWS_* env.
+// Prints one JSON line: {bytes, seconds, cpuSeconds, maxRssKb} (CPU of the download, all threads). Credentials and endpoint come from AWS_* env.
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -23,6 +23,7 @@ const client = createS3Client({ ...settings, maxSockets: Math.max(64, concurrenc
 });
 const source = { bucket, prefix };
 
+const cpu0 = process.cpuUsage();
 const started = process.hrtime.bigint();
 let bytes = 0;
 if (mode === 'agent') {
@@ -41,5 +42,6 @@ if (mode === 'agent') {
   throw new Error(`unknown mode ${mode}`);
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+const cpu = process.cpuUsage(cpu0);
 client.destroy();
-process.stdout.write(`${JSON.stringify({ bytes, seconds, maxRssKb: process.resourceUsage().maxRSS })}\n`);
+process.stdout.write(`${JSON.stringify({ bytes, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssKb: process.resourceUsage().maxRSS })}\n`);

@@ -9,7 +9,9 @@
 // written), and the median of the repeats counts.
 // Environment: BENCH_STAGING_REPEATS (default 3), BENCH_STAGING_PART_SIZE,
 // BENCH_STAGING_CONCURRENCY (the agent's settings; defaults are the agent's defaults),
-// BENCH_STAGING_TOOLS (a comma-separated subset of the tools below).
+// BENCH_STAGING_TOOLS (a comma-separated subset of the tools below), BENCH_STAGING_SHAPES (large,small),
+// BENCH_STAGING_ORDER=fixed (every repeat in the order of BENCH_STAGING_TOOLS, as this bench ran before:
+// for showing what the order does).
 import { execFile } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
@@ -31,6 +33,10 @@ const CONC = Number(process.env.BENCH_STAGING_CONCURRENCY ?? DEFAULT_CONCURRENCY
 const CHILD = join(repoRoot, 'bench', 'staging', 'download-child.mjs');
 
 type Shape = 'large' | 'small';
+const SHAPES = (process.env.BENCH_STAGING_SHAPES?.split(',') ?? ['large', 'small']).map((s) => {
+  if (s !== 'large' && s !== 'small') throw new Error(`BENCH_STAGING_SHAPES: unknown shape "${s}"; pick from large, small`);
+  return s as Shape;
+});
 // agent-plain: the compiled agent without the image's flag and env (for telling their cost apart).
 const TOOLS = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 'aws', 'naive', 'agent-plain'] as const;
 const DEFAULT_TOOLS: Tool[] = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 'aws', 'naive'];
@@ -86,10 +92,12 @@ async function main(): Promise<void> {
     process.stdout.write('preparing data: 1 x 1 GiB and 64 x 16 MiB...\n');
     const src = join(work, 'src');
     await mkdir(src);
-    await writeRandomFile(join(src, 'large.bin'), 1024 * MiB);
-    await putFile(client, 'bench', 'large/large.bin', join(src, 'large.bin'));
-    await rm(join(src, 'large.bin'));
-    for (let i = 0; i < 64; i++) {
+    if (SHAPES.includes('large')) {
+      await writeRandomFile(join(src, 'large.bin'), 1024 * MiB);
+      await putFile(client, 'bench', 'large/large.bin', join(src, 'large.bin'));
+      await rm(join(src, 'large.bin'));
+    }
+    for (let i = 0; i < (SHAPES.includes('small') ? 64 : 0); i++) {
       const f = join(src, `small-${i}.bin`);
       await writeRandomFile(f, 16 * MiB);
       await putFile(client, 'bench', `small/part-${String(i).padStart(2, '0')}.bin`, f);
@@ -98,12 +106,16 @@ async function main(): Promise<void> {
     const totals: Record<Shape, number> = { large: 1024 * MiB, small: 64 * 16 * MiB };
 
     const peakRssKb: Partial<Record<Tool, number>> = {};
-    const once = async (tool: Tool, shape: Shape): Promise<number> => {
+    const once = async (tool: Tool, shape: Shape): Promise<{ mbs: number; cpuS?: number }> => {
       const dest = join(work, `dest-${tool}-${shape}`);
       await rm(dest, { recursive: true, force: true });
       await mkdir(dest);
+      // Every run starts with nothing dirty in the page cache (the data just written, the last
+      // run's files): no tool pays for another's writeback.
+      await run('sync', []);
       const t0 = process.hrtime.bigint();
       let seconds: number;
+      let cpuS: number | undefined;
       if (tool === 'agent' || tool === 'agent-plain' || tool === 'agent-tsx' || tool === 'naive') {
         // The image: ENTRYPOINT node --enable-source-maps, ENV NODE_ENV=production (Dockerfile).
         const asShipped = tool === 'agent';
@@ -113,8 +125,9 @@ async function main(): Promise<void> {
         const { stdout } = await run(process.execPath, [...node, CHILD, mode, modules, 'bench', `${shape}/`, dest, String(PART), String(CONC)], {
           env: asShipped ? { ...env, NODE_ENV: 'production' } : env, cwd: repoRoot, maxBuffer: 1 << 20,
         });
-        const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bytes: number; seconds: number; maxRssKb: number };
+        const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bytes: number; seconds: number; cpuSeconds: number; maxRssKb: number };
         seconds = r.seconds;
+        cpuS = r.cpuSeconds;
         peakRssKb[tool] = Math.max(peakRssKb[tool] ?? 0, r.maxRssKb);
       } else {
         if (tool === 's5cmd' || tool === 's5cmd-verified') {
@@ -127,19 +140,22 @@ async function main(): Promise<void> {
       const got = await dirBytes(dest);
       await rm(dest, { recursive: true, force: true });
       if (got !== totals[shape]) throw new Error(`${tool} ${shape}: wrote ${got} bytes, expected ${totals[shape]}`);
-      return totals[shape] / 1e6 / seconds;
+      return { mbs: totals[shape] / 1e6 / seconds, cpuS };
     };
 
     const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : 'n/a');
     const runs = Object.fromEntries(TOOLS.map((t) => [t, { large: [] as number[], small: [] as number[] }])) as Record<Tool, Record<Shape, number[]>>;
+    const cpu = Object.fromEntries(TOOLS.map((t) => [t, { large: [] as number[], small: [] as number[] }])) as Record<Tool, Record<Shape, number[]>>;
     process.stdout.write(`load average before: ${load()}\n`);
     for (let rep = 0; rep < REPEATS; rep++) {
-      const order = [...tools.slice(rep % tools.length), ...tools.slice(0, rep % tools.length)];
-      for (const shape of ['large', 'small'] as const) {
+      const shift = process.env.BENCH_STAGING_ORDER === 'fixed' ? 0 : rep % tools.length;
+      const order = [...tools.slice(shift), ...tools.slice(0, shift)];
+      for (const shape of SHAPES) {
         for (const tool of order) {
-          const mbs = await once(tool, shape);
+          const { mbs, cpuS } = await once(tool, shape);
           runs[tool][shape].push(mbs);
-          process.stdout.write(`  run ${rep + 1}: ${tool.padEnd(14)} ${shape.padEnd(5)} ${mbs.toFixed(1).padStart(8)} MB/s\n`);
+          if (cpuS !== undefined) cpu[tool][shape].push(cpuS);
+          process.stdout.write(`  run ${rep + 1}: ${tool.padEnd(14)} ${shape.padEnd(5)} ${mbs.toFixed(1).padStart(8)} MB/s${cpuS === undefined ? '' : ` ${cpuS.toFixed(2).padStart(6)} CPU-s`}\n`);
         }
       }
       process.stdout.write(`  load average after run ${rep + 1}: ${load()}\n`);
@@ -147,10 +163,11 @@ async function main(): Promise<void> {
     const med = Object.fromEntries(TOOLS.map((t) => [t, { large: median(runs[t].large), small: median(runs[t].small) }])) as Record<Tool, Record<Shape, number>>;
 
     process.stdout.write(`\nmedian of ${REPEATS} (MB/s = 10^6 bytes/s; agent part size ${PART / MiB} MiB, concurrency ${CONC}):\n`);
-    process.stdout.write(`  ${'tool'.padEnd(15)} ${'large'.padStart(10)} ${'small'.padStart(10)} ${'large/s5cmd'.padStart(12)} ${'small/s5cmd'.padStart(12)}\n`);
+    process.stdout.write(`  ${'tool'.padEnd(15)} ${'large'.padStart(10)} ${'small'.padStart(10)} ${'large/s5cmd'.padStart(12)} ${'small/s5cmd'.padStart(12)} ${'CPU-s large'.padStart(12)} ${'CPU-s small'.padStart(12)}\n`);
+    const cpuOf = (t: Tool, s: Shape) => (cpu[t][s].length ? median(cpu[t][s]).toFixed(2) : '-');
     for (const t of tools) {
       const r = med[t];
-      process.stdout.write(`  ${t.padEnd(15)} ${r.large.toFixed(1).padStart(10)} ${r.small.toFixed(1).padStart(10)} ${ratio(r.large, med.s5cmd.large).padStart(12)} ${ratio(r.small, med.s5cmd.small).padStart(12)}\n`);
+      process.stdout.write(`  ${t.padEnd(15)} ${r.large.toFixed(1).padStart(10)} ${r.small.toFixed(1).padStart(10)} ${ratio(r.large, med.s5cmd.large).padStart(12)} ${ratio(r.small, med.s5cmd.small).padStart(12)} ${cpuOf(t, 'large').padStart(12)} ${cpuOf(t, 'small').padStart(12)}\n`);
     }
     const mb = (kb: number | undefined) => (kb === undefined ? 'n/a' : String(Math.round(kb / 1024)));
     process.stdout.write(`  peak RSS: agent ${mb(peakRssKb.agent)} MB, agent-tsx ${mb(peakRssKb['agent-tsx'])} MB; load average at the end: ${load()}\n`);
