@@ -12,6 +12,7 @@ import { cpuSeconds, procStats } from './proc-stats.js';
 import { delta, quietRequests, requestCounts, type ByVerb } from './requests.js';
 import { pct } from './stats.js';
 import { tinyAdapter } from './tiny-adapter.js';
+import { ShapeTrace } from './trace.js';
 
 type Obj = Record<string, any>;
 
@@ -23,8 +24,10 @@ export type GraftShapeResult = {
   requests: ByVerb; quietWrites: number; quietReads: number;
 };
 
-export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: number; quietS: number; ns?: string; say: (s: string) => void }): Promise<GraftShapeResult> {
+// trace: a file to write the run's trace to (trace.ts), with its summary printed.
+export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: number; quietS: number; ns?: string; trace?: string; say: (s: string) => void }): Promise<GraftShapeResult> {
   const ns = o.ns ?? 'default', say = o.say;
+  const trace = o.trace ? new ShapeTrace() : undefined;
   say(`graft: uploading ${o.adapters} small adapters`);
   const s3 = sb.gw.client();
   const lim = new Limiter(16);
@@ -76,6 +79,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
     const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${ns}/adapters`)).body as Obj).items as Obj[];
     const now = Date.now();
     for (const a of list) if (!readyAt.has(a.metadata.name) && adapterReady(a)) readyAt.set(a.metadata.name, now);
+    if (trace) { trace.observe(list, now, adapterReady); trace.metrics(await sb.operator.metrics(), now); }
     peakMb = Math.max(peakMb, procStats(opPid).peakMb);
     if (now - lastPrint > 5000) { say(`graft: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${o.adapters} Ready`); lastPrint = now; }
     return readyAt.size === o.adapters;
@@ -84,6 +88,11 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
   const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids());
   const requests = delta(reqBefore, await requestCounts(sb.operator.metricsUrl));
+  if (trace) {
+    for (const line of trace.summary(t0)) say(line);
+    await trace.write(o.trace!, t0);
+    say(`graft: trace written to ${o.trace}`);
+  }
   say(`graft: quiet ${o.quietS} s`);
   const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS);
   return {

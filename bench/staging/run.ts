@@ -38,8 +38,10 @@ const SHAPES = (process.env.BENCH_STAGING_SHAPES?.split(',') ?? ['large', 'small
   return s as Shape;
 });
 // agent-plain: the compiled agent without the image's flag and env (for telling their cost apart).
-const TOOLS = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 'aws', 'naive', 'agent-plain'] as const;
-const DEFAULT_TOOLS: Tool[] = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 'aws', 'naive'];
+// s5cmd-openssl: s5cmd then `openssl dgst -sha256` (coreutils' sha256sum may not use the CPU's SHA
+// instructions, which the agent's OpenSSL does).
+const TOOLS = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 's5cmd-openssl', 'aws', 'naive', 'agent-plain'] as const;
+const DEFAULT_TOOLS: Tool[] = ['agent', 'agent-tsx', 's5cmd', 's5cmd-verified', 's5cmd-openssl', 'aws', 'naive'];
 type Tool = typeof TOOLS[number];
 const tools: Tool[] = (process.env.BENCH_STAGING_TOOLS?.split(',') ?? DEFAULT_TOOLS).map((t) => {
   if (!(TOOLS as readonly string[]).includes(t)) throw new Error(`BENCH_STAGING_TOOLS: unknown tool "${t}"; pick from ${TOOLS.join(', ')}`);
@@ -130,10 +132,11 @@ async function main(): Promise<void> {
         cpuS = r.cpuSeconds;
         peakRssKb[tool] = Math.max(peakRssKb[tool] ?? 0, r.maxRssKb);
       } else {
-        if (tool === 's5cmd' || tool === 's5cmd-verified') {
+        if (tool === 's5cmd' || tool === 's5cmd-verified' || tool === 's5cmd-openssl') {
           await run(s5cmd, ['--endpoint-url', gw.endpoint, 'cp', `s3://bench/${shape}/*`, `${dest}/`], { env, maxBuffer: 16 << 20 });
           // What the agent also does: a sha256 of every file written (one sha256sum over them all).
           if (tool === 's5cmd-verified') await run('sha256sum', await filesUnder(dest), { maxBuffer: 16 << 20 });
+          if (tool === 's5cmd-openssl') await run('openssl', ['dgst', '-sha256', ...await filesUnder(dest)], { maxBuffer: 16 << 20 });
         } else await run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', gw.endpoint, `s3://bench/${shape}/`, dest], { env, maxBuffer: 16 << 20 });
         seconds = Number(process.hrtime.bigint() - t0) / 1e9; // the process, startup included
       }
@@ -171,11 +174,12 @@ async function main(): Promise<void> {
     }
     const mb = (kb: number | undefined) => (kb === undefined ? 'n/a' : String(Math.round(kb / 1024)));
     process.stdout.write(`  peak RSS: agent ${mb(peakRssKb.agent)} MB, agent-tsx ${mb(peakRssKb['agent-tsx'])} MB; load average at the end: ${load()}\n`);
+    const openssl = tools.includes('s5cmd-openssl') ? ` agent/s5cmd_openssl large=${ratio(med.agent.large, med['s5cmd-openssl'].large)} small=${ratio(med.agent.small, med['s5cmd-openssl'].small)}` : '';
     const plain = tools.includes('agent-plain') ? ` agent_plain/s5cmd large=${ratio(med['agent-plain'].large, med.s5cmd.large)} small=${ratio(med['agent-plain'].small, med.s5cmd.small)}` : '';
     process.stdout.write(`staging: agent/s5cmd large=${ratio(med.agent.large, med.s5cmd.large)} small=${ratio(med.agent.small, med.s5cmd.small)} `
       + `agent/s5cmd_verified large=${ratio(med.agent.large, med['s5cmd-verified'].large)} small=${ratio(med.agent.small, med['s5cmd-verified'].small)} `
       + `agent/aws large=${ratio(med.agent.large, med.aws.large)} small=${ratio(med.agent.small, med.aws.small)} peak_rss_mb=${mb(peakRssKb.agent)} `
-      + `agent_tsx/s5cmd large=${ratio(med['agent-tsx'].large, med.s5cmd.large)} small=${ratio(med['agent-tsx'].small, med.s5cmd.small)} tsx_peak_rss_mb=${mb(peakRssKb['agent-tsx'])}${plain} repeats=${REPEATS}\n`);
+      + `agent_tsx/s5cmd large=${ratio(med['agent-tsx'].large, med.s5cmd.large)} small=${ratio(med['agent-tsx'].small, med.s5cmd.small)} tsx_peak_rss_mb=${mb(peakRssKb['agent-tsx'])}${openssl}${plain} repeats=${REPEATS}\n`);
   } finally {
     client.destroy();
     await gw.stop(); // removes the server's data
