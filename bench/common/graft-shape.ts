@@ -61,6 +61,19 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   say(`graft: applying ${o.adapters} Adapters (replicas 2)`);
   const t0 = Date.now();
   const created = new Map<string, number>();
+  // Watched from the first create on, so an Adapter Ready while others are still applied counts then.
+  const readyAt = new Map<string, number>();
+  let peakMb = 0, lastPrint = 0;
+  const allReady = waitFor('every Adapter Ready', async () => {
+    const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${ns}/adapters`)).body as Obj).items as Obj[];
+    const now = Date.now();
+    for (const a of list) if (!readyAt.has(a.metadata.name) && adapterReady(a)) readyAt.set(a.metadata.name, now);
+    if (trace) { trace.observe(list, now, adapterReady); trace.metrics(await sb.operator.metrics(), now); }
+    peakMb = Math.max(peakMb, procStats(opPid).peakMb);
+    if (now - lastPrint > 5000) { say(`graft: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${o.adapters} Ready`); lastPrint = now; }
+    return readyAt.size === o.adapters;
+  }, 900_000, 250);
+  allReady.catch(() => undefined); // awaited below
   await Promise.all(Array.from({ length: o.adapters }, async (_, i) => {
     await lim.acquire();
     try {
@@ -70,20 +83,11 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
       });
       if (res.status !== 201) throw new Error(res.text);
       created.set(name, Date.now());
+      trace?.created(name, created.get(name)!);
     } finally { lim.release(); }
   }));
   say(`graft: applied in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for Ready`);
-  const readyAt = new Map<string, number>();
-  let peakMb = 0, lastPrint = 0;
-  await waitFor('every Adapter Ready', async () => {
-    const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${ns}/adapters`)).body as Obj).items as Obj[];
-    const now = Date.now();
-    for (const a of list) if (!readyAt.has(a.metadata.name) && adapterReady(a)) readyAt.set(a.metadata.name, now);
-    if (trace) { trace.observe(list, now, adapterReady); trace.metrics(await sb.operator.metrics(), now); }
-    peakMb = Math.max(peakMb, procStats(opPid).peakMb);
-    if (now - lastPrint > 5000) { say(`graft: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${o.adapters} Ready`); lastPrint = now; }
-    return readyAt.size === o.adapters;
-  }, 900_000, 250);
+  await allReady;
   const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
   const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
   const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids());
