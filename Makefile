@@ -4,6 +4,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_BIN := node_modules/.bin
 TOOLS := hack/tools.sh
+# Everything that starts a sandbox runs inside a network namespace of its own with no route out
+# (hack/netns.sh): pods get real addresses in 10.244.0.0/16 there, and nothing reaches the host's network.
+NETNS := hack/netns.sh
 # The AWS SDK's notice that its 2027 releases need Node 22 (package-lock.json pins one that runs on 20).
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
@@ -47,38 +50,38 @@ lint: deps ## static checks beyond the type checker
 test-unit: deps ## unit tests only (no external processes)
 	$(NODE_BIN)/vitest run --project unit
 
-test-integration: deps tools ## tests against the real control plane, S3 and engine simulator
-	source <($(TOOLS) env) && $(NODE_BIN)/vitest run --project integration
+test-integration: deps tools ## tests against the real control plane, S3 and engine simulator (inside hack/netns.sh)
+	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/vitest run --project integration
 
 # Unit tests first, then the integration tests one file at a time on a quiet machine: their timing
 # checks (leader takeover, restarts) should not share the two cores with the merge engine's tests.
 test: deps tools lint typecheck verify-generated ## everything CI runs
 	$(NODE_BIN)/vitest run --project unit
-	source <($(TOOLS) env) && $(NODE_BIN)/vitest run --project integration
+	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/vitest run --project integration
 
 run: deps ## run the operator from source against $$KUBECONFIG
 	$(NODE_BIN)/tsx src/cli/main.ts operator
 
-sandbox: deps tools ## start the e2e control plane in the background; writes .sandbox/kubeconfig
+sandbox: deps tools ## start the e2e control plane in the background, in a network namespace of its own (hack/netns.sh); writes .sandbox/kubeconfig and prints how to reach it
 	source <($(TOOLS) env) && $(NODE_BIN)/tsx hack/sandbox.ts up
 
 sandbox-down: ## stop the sandbox
 	$(NODE_BIN)/tsx hack/sandbox.ts down
 
 demo: deps tools build ## run Graft end to end on the local sandbox; KEEP=1 leaves it running
-	source <($(TOOLS) env) && KEEP=$(KEEP) $(NODE_BIN)/tsx hack/demo.ts
+	source <($(TOOLS) env) && KEEP=$(KEEP) $(NETNS) $(NODE_BIN)/tsx hack/demo.ts
 
 bench-scale: deps tools build ## 1000 Adapters on 20 serving pods in the sandbox; prints figures
-	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/scale/run.ts
+	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/tsx bench/scale/run.ts
 
 bench-adapterset: deps tools ## an AdapterSet fed 20 rank-16 7B-Llama-shaped tasks on each strategy, in the sandbox (TASKS, LAYERS)
-	source <($(TOOLS) env) && $(NODE_BIN)/tsx bench/adapterset/run.ts
+	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/tsx bench/adapterset/run.ts
 
 bench-merge: deps ## merge 8 rank-16 adapters of 7B Llama shapes with svd, against the dense approach (numpy)
 	bench/merge/run.sh
 
 bench-staging: deps tools ## the agent's S3 downloader against s5cmd, the AWS CLI and a naive GetObject
-	source <($(TOOLS) env) && node --import tsx bench/staging/run.ts
+	source <($(TOOLS) env) && $(NETNS) node --import tsx bench/staging/run.ts
 
 clean: ## remove build outputs (the tool cache outside the repo stays)
 	rm -rf dist .sandbox .tmp

@@ -1,13 +1,16 @@
-// `make demo`: Graft end to end on the local sandbox. A real control plane on loopback with KWOK
-// GPU nodes, versitygw as S3, an agent and an engine simulator for every serving pod, and the
-// operator; the fixture adapters are uploaded, manifests/examples/ applied, progress shown until
-// everything is Ready, and one chat completion sent through an adapter. KEEP=1 leaves it running.
+// `make demo`: Graft end to end on the local sandbox, inside the sandbox network (hack/netns.sh:
+// a network namespace with no route out). A real control plane with KWOK GPU nodes, versitygw as
+// S3, an agent and an engine simulator in a network namespace of their own for every serving pod,
+// and the operator; the fixture adapters are uploaded, manifests/examples/ applied, progress shown
+// until everything is Ready, and one chat completion sent through an adapter. KEEP=1 leaves it
+// running (and prints the hack/netns.sh --enter command that reaches it).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { rawRequest } from '../src/sandbox/raw.js';
 import { freePort, waitFor } from '../src/sandbox/wait.js';
+import { serviceHost } from '../src/sandbox/netns.js';
 import { FIXTURES, startSandbox, type Sandbox } from '../test/support/sandbox.js';
 import { toolPath } from '../test/support/tools.js';
 
@@ -20,7 +23,7 @@ const step = (s: string) => say(`\n==> ${s}`);
 async function portFree(port: number): Promise<boolean> {
   const { createServer } = await import('node:net');
   return new Promise((resolve) => {
-    const srv = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    const srv = createServer().once('error', () => resolve(false)).listen(port, serviceHost(), () => srv.close(() => resolve(true)));
   });
 }
 
@@ -43,9 +46,9 @@ async function main(): Promise<number> {
   if (!existsSync(FIXTURES)) throw new Error(`the fixture adapters are missing at ${FIXTURES} (test/fixtures/peft in this checkout)`);
   const t0 = Date.now();
   step('starting the sandbox: etcd, kube-apiserver, controller manager, scheduler, KWOK GPU nodes, versitygw, pod runner, operator');
-  const s3Port = (await portFree(9000)) ? 9000 : await freePort();
+  const s3Port = (await portFree(9000)) ? 9000 : await freePort(serviceHost());
   const sb = await startSandbox({ graft: 'compiled', s3Port, s3SecretName: 'graft-s3', nodes: [
-    { name: 'gpu-node-1', podCIDR: '127.0.1.0/24', gpus: 8 }, { name: 'gpu-node-2', podCIDR: '127.0.2.0/24', gpus: 8 }, { name: 'gpu-node-3', podCIDR: '127.0.3.0/24', gpus: 8 },
+    { name: 'gpu-node-1', podCIDR: '10.244.1.0/24', gpus: 8 }, { name: 'gpu-node-2', podCIDR: '10.244.2.0/24', gpus: 8 }, { name: 'gpu-node-3', podCIDR: '10.244.3.0/24', gpus: 8 },
   ] });
   let stopping = false;
   const stop = async () => {
@@ -107,7 +110,12 @@ async function main(): Promise<number> {
       mkdirSync(join(repoRoot, '.sandbox'), { recursive: true });
       const kc = join(repoRoot, '.sandbox', 'demo-kubeconfig');
       copyFileSync(sb.cp.kubeconfigPath, kc);
-      say(`\nKEEP=1: the sandbox keeps running. Explore it with:\n  export KUBECONFIG=${kc}\n  kubectl get basemodels,adapters,pods -o wide\n  curl -s ${rp.engineUrl}/v1/models\nPress Ctrl-C to stop everything.`);
+      // The sandbox lives in a network namespace of its own: its addresses are reachable only
+      // from inside it.
+      const enter = `${join(repoRoot, 'hack', 'netns.sh')} --enter ${process.pid}`;
+      say(`\nKEEP=1: the sandbox keeps running, inside its own network namespace. Explore it from another terminal with:\n`
+        + `  ${enter} ${toolPath('kubectl')} --kubeconfig ${kc} get basemodels,adapters,pods,endpointslices -o wide\n`
+        + `  ${enter} curl -s ${rp.engineUrl}/v1/models\n  ${enter} bash    (a shell in there: KUBECONFIG=${kc} kubectl …)\nPress Ctrl-C to stop everything.`);
       await new Promise(() => {});
     }
     return 0;

@@ -1,7 +1,7 @@
 // Refreshes the Argo CD health check test data (gitops/argocd/resource_customizations/graft.dev/
 // <Kind>/testdata/<state>.yaml) from live objects: starts the sandbox, drives a BaseModel, Adapters
 // and AdapterSets into each state (test/gitops/samples.ts) and saves each object as the API server
-// returned it (managedFields left out). Run: source <(hack/tools.sh env) && npx tsx hack/gitops-samples.ts
+// returned it (managedFields left out). Run: source <(hack/tools.sh env) && hack/netns.sh npx tsx hack/gitops-samples.ts
 // Then run the cases (npx vitest run --project unit test/gitops/argocd-health.test.ts): messages
 // that quote pod names or times change with each capture, so update health_test.yaml to match
 // after checking each status is still the one the state calls for.

@@ -25,7 +25,7 @@ const ready = adapterReady;
 
 async function main(): Promise<void> {
   const gpus = 8;
-  const nodes = Array.from({ length: Math.ceil(PODS / gpus) }, (_, i) => ({ name: `gpu-node-${i + 1}`, podCIDR: `127.0.${i + 1}.0/24`, gpus }));
+  const nodes = Array.from({ length: Math.ceil(PODS / gpus) }, (_, i) => ({ name: `gpu-node-${i + 1}`, podCIDR: `10.244.${i + 1}.0/24`, gpus }));
   say(`scale: starting the sandbox (${nodes.length} KWOK nodes)`);
   const sb = await startSandbox({ graft: 'compiled', nodes });
   try {

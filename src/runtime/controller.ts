@@ -161,7 +161,7 @@ export class ControllerRunner {
         this.queue.forget(key);
         log.error({ err }, 'reconcile failed; not retrying (terminal error)');
       } else if (this.abort.signal.aborted) {
-        log.info({ err: String(err) }, 'reconcile aborted: controller stopping');
+        log.info({ err }, 'reconcile aborted: controller stopping');
       } else {
         this.queue.addRateLimited(key);
         log.error({ err, retries: this.queue.numRequeues(key) }, 'reconcile failed; retrying with backoff');

@@ -116,7 +116,7 @@ export class SeriesEventRecorder implements EventRecorder {
     if (related) ev.related = refOf(related);
     const entry: Entry = { namespace, name, count: 1, written: 1, writtenAt: now, lastObserved: now, created: Promise.resolve(false) };
     entry.created = this.track(this.opts.sink.create(ev).then(() => true, (err: unknown) => {
-      this.log.warn({ err: String(err), reason, regarding: `${ref.kind}/${ref.namespace}/${ref.name}` }, 'could not record event');
+      this.log.warn({ err, reason, regarding: `${ref.kind}/${ref.namespace}/${ref.name}` }, 'could not record event');
       return false;
     }));
     this.cache.set(key, entry);
@@ -148,7 +148,7 @@ export class SeriesEventRecorder implements EventRecorder {
       try {
         await this.opts.sink.patchSeries(e.namespace, e.name, { count, lastObservedTime });
       } catch (err) {
-        this.log.warn({ err: String(err), event: `${e.namespace}/${e.name}` }, 'could not update event series');
+        this.log.warn({ err, event: `${e.namespace}/${e.name}` }, 'could not update event series');
       }
     }));
   }

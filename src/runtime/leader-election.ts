@@ -114,7 +114,7 @@ export class LeaderElector {
           await this.store.update(record, o.resourceVersion, AbortSignal.timeout(this.renewDeadlineMs));
           this.log.info('leader election: released the lease');
         } catch (err) {
-          this.log.warn({ err: String(err) }, 'leader election: could not release the lease; it will expire');
+          this.log.warn({ err }, 'leader election: could not release the lease; it will expire');
         }
       }
     }
@@ -136,7 +136,7 @@ export class LeaderElector {
     const timeout = this.clock.setTimeout(() => abort.abort(new Error('leader election request timed out')), Math.max(1, budget));
     this.inFlight = this.tryAcquireOrRenew(startedAt, abort.signal)
       .catch((err: unknown) => {
-        this.log.debug({ err: String(err) }, 'leader election: attempt failed');
+        this.log.debug({ err }, 'leader election: attempt failed');
         return false;
       })
       .then((ok) => {

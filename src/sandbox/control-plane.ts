@@ -8,6 +8,7 @@ import { Proc } from './proc.js';
 import { freePort, waitFor } from './wait.js';
 import { installCrds } from './crds.js';
 import { createFakeNodes, type FakeNode } from './nodes.js';
+import { serviceHost } from './netns.js';
 
 export type Binaries = {
   etcd: string; kubeApiserver: string; kubeControllerManager?: string; kubeScheduler?: string; kwok?: string;
@@ -23,9 +24,11 @@ export type ControlPlaneOptions = {
   verbose?: boolean;
 };
 
-// A real Kubernetes control plane on loopback: etcd and kube-apiserver, and for e2e the
-// controller manager, the scheduler and KWOK playing the kubelet of fake nodes whose pod CIDRs lie in
-// 127.0.0.0/8. Every process it starts is stopped by stop(), and killed if the test process dies.
+// A real Kubernetes control plane: etcd and kube-apiserver, and for e2e the controller manager, the
+// scheduler and KWOK playing the kubelet of fake nodes whose pod CIDRs lie in the sandbox network's
+// 10.244.0.0/16 (netns.ts). The API server serves at the bridge's 10.244.0.1 inside the sandbox
+// network (where pods reach it too), on loopback outside it; everything else stays on loopback.
+// Every process it starts is stopped by stop(), and killed if the test process dies.
 export class ControlPlane {
   kubeconfigPath = '';
   kubeConfig = new KubeConfig();
@@ -74,11 +77,12 @@ export class ControlPlane {
   }
 
   private async startApiServerFirst(): Promise<void> {
-    const port = await freePort();
-    this.server = `https://127.0.0.1:${port}`;
+    const host = serviceHost();
+    const port = await freePort(host);
+    this.server = `https://${host}:${port}`;
     const p = this.pki;
     this.apiserverArgs.push(
-      `--secure-port=${port}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+      `--secure-port=${port}`, `--bind-address=${host}`, `--advertise-address=${host}`,
       `--cert-dir=${join(this.dir, 'pki')}`, `--tls-cert-file=${p.servingCert}`, `--tls-private-key-file=${p.servingKey}`,
       `--client-ca-file=${p.caCert}`, '--service-cluster-ip-range=10.0.0.0/24', '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
@@ -150,8 +154,8 @@ export class ControlPlane {
       `--server-address=127.0.0.1:${await freePort()}`, '--node-lease-duration-seconds=40',
     ], { verbose: this.opts.verbose }));
     this.nodes = this.opts.nodes ?? [
-      { name: 'gpu-node-1', podCIDR: '127.0.1.0/24', gpus: 8 },
-      { name: 'gpu-node-2', podCIDR: '127.0.2.0/24', gpus: 8 },
+      { name: 'gpu-node-1', podCIDR: '10.244.1.0/24', gpus: 8 },
+      { name: 'gpu-node-2', podCIDR: '10.244.2.0/24', gpus: 8 },
     ];
     await createFakeNodes(this.kubeConfig, this.nodes);
   }

@@ -17,10 +17,11 @@
 //   with a TokenRequest token of its ServiceAccount, through KUBECONFIG;
 // - HOSTNAME is the pod's name, as the container runtime sets it (os.hostname() stays the
 //   machine's: the operator's Lease identity is "<machine>_<uuid>", found in the pod's log);
-// - the pod network (pod-network.ts): bind addresses ":PORT" / "0.0.0.0:PORT" in the arguments
-//   become "<podIP>:PORT" (each KWOK pod has its own 127.x address, the stand-in for its network
-//   namespace, so two replicas on one machine do not collide on :8080), and URLs naming a Service
-//   (NAME.NS.svc) become one of its ready endpoints (no cluster DNS or kube-proxy here);
+// - the pod network: each pod runs in a network namespace of its own at its pod IP (pod-netns.ts),
+//   kept across container restarts and removed with the pod, so ":8080" in its arguments binds the
+//   pod's own port, as in a cluster; URLs naming a Service (NAME.NS.svc) become one of its ready
+//   endpoints from the Service's EndpointSlices (pod-network.ts; no cluster DNS or kube-proxy here),
+//   and the pod waits to start while such a Service has none;
 // - restartPolicy: a pod with Always (or OnFailure, after a failure) is not finished when its
 //   process exits: its container status gets the kubelet's lastState.terminated, restartCount + 1
 //   and state.waiting CrashLoopBackOff with Ready False, the phase stays Running, and the process is
@@ -36,8 +37,10 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../util/log.js';
 import { Poller } from './poller.js';
 import { ObjectReader, resolveEnv } from './container-env.js';
+import { sandboxNetwork, type SandboxNetwork } from './netns.js';
 import { rawRequest } from './raw.js';
-import { bindToPodIP, endpointFrom, resolveServiceUrls } from './pod-network.js';
+import { endpointFromSlices, resolveServiceUrls } from './pod-network.js';
+import { PodNetns } from './pod-netns.js';
 import { mountsToken, serviceAccountKubeconfig } from './service-account.js';
 
 type Obj = Record<string, any>;
@@ -66,11 +69,18 @@ export class GraftPods {
   private readonly backoff = new Map<string, { restarts: number; until: number }>();
   // Every pod this runner ran to completion, with its exit, for tests.
   readonly exits: { key: string; uid: string; code: number | null; message: string; peakRssMb: number; output: string }[] = [];
+  // Each pod's network namespace, by uid: made at its first start, kept across restarts.
+  private readonly netns = new Map<string, PodNetns>();
+  // Pods held back because a Service they name has no endpoint yet, by uid (logged once).
+  private readonly waiting = new Set<string>();
   private readonly poller: Poller;
   private readonly log: Logger;
+  private readonly net: SandboxNetwork;
 
   constructor(private readonly opts: GraftPodsOptions) {
     this.log = opts.logger ?? silentLogger;
+    // Pods get namespaces of their own only inside the sandbox network: refuse anywhere else.
+    this.net = sandboxNetwork();
     this.poller = new Poller(() => this.sync(), opts.pollMs ?? 300, (err) => this.log.warn({ err }, 'graft pods sync failed'));
   }
 
@@ -97,6 +107,15 @@ export class GraftPods {
       }
     }
     for (const uid of this.backoff.keys()) if (!live.has(uid)) this.backoff.delete(uid);
+    for (const uid of this.waiting) if (!live.has(uid)) this.waiting.delete(uid);
+    // A pod's namespace goes when the pod is gone (or being deleted) and its process has exited.
+    for (const [uid, ns] of this.netns) {
+      const p = live.get(uid);
+      if ((!p || p.metadata.deletionTimestamp || this.finished.has(uid)) && !this.running.has(uid)) {
+        this.netns.delete(uid);
+        await ns.destroy();
+      }
+    }
     for (const p of pods) {
       const uid = p.metadata.uid as string;
       if (this.running.has(uid) || this.finished.has(uid) || p.metadata.deletionTimestamp) continue;
@@ -130,7 +149,18 @@ export class GraftPods {
     // The image's entrypoint is graft: a command naming graft is replaced by this checkout's.
     const cmd: string[] = c.command ?? [];
     const podArgs: string[] = [...(cmd.length && /(^|\/)graft$/.test(cmd[0]) ? cmd.slice(1) : cmd), ...(c.args ?? [])];
-    const args = await resolveServiceUrls(bindToPodIP(podArgs, pod.status.podIP), (ns, svc, port) => this.endpoint(ns, svc, port));
+    const { args, unresolved } = await resolveServiceUrls(podArgs, (ns, svc, port) => this.endpoint(ns, svc, port));
+    if (unresolved.length) {
+      if (!this.waiting.has(pod.metadata.uid)) this.log.info({ pod: key, services: unresolved }, 'a Service the pod names has no ready endpoint yet: holding the start back');
+      this.waiting.add(pod.metadata.uid);
+      return;
+    }
+    this.waiting.delete(pod.metadata.uid);
+    let netns = this.netns.get(pod.metadata.uid);
+    if (!netns) {
+      netns = await PodNetns.create(this.net, key, pod.metadata.uid, pod.status.podIP);
+      this.netns.set(pod.metadata.uid, netns);
+    }
     const kubeconfig = mountsToken(pod) ? await serviceAccountKubeconfig(this.opts.kubeConfig, pod, dir) : undefined;
     const tmp = join(dir, 'tmp');
     const procEnv: NodeJS.ProcessEnv = {
@@ -141,7 +171,8 @@ export class GraftPods {
     };
     const [bin, ...pre] = this.opts.graftCommand;
     // The checkout is the working directory: `--import tsx` resolves from there.
-    const child = spawn(bin, [...pre, ...args], { env: procEnv, cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [nsCmd, nsArgs] = netns.wrap(bin!, [...pre, ...args]);
+    const child = spawn(nsCmd, nsArgs, { env: procEnv, cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     const r: Running = { key, uid: pod.metadata.uid, child, dir, startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), output: '', exited: Promise.resolve(), deleting: false, peakRssMb: 0 };
     const keep = (b: Buffer) => {
       r.output = (r.output + b.toString()).slice(-262_144);
@@ -160,11 +191,11 @@ export class GraftPods {
     if (restarts !== undefined) await this.reportRestarted(pod, c, r, restarts);
   }
 
-  // A ready endpoint of a Service port, from the Service and its namespace's pods (pod-network.ts).
+  // A ready endpoint of a Service port, from the Service and its EndpointSlices (pod-network.ts).
   private async endpoint(ns: string, svc: string, port: number) {
     const s = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/services/${svc}`);
-    const l = await rawRequest(this.opts.kubeConfig, 'GET', `/api/v1/namespaces/${ns}/pods`);
-    return endpointFrom(s.status === 200 ? (s.body as Obj) : undefined, l.status === 200 ? ((l.body as Obj).items as Obj[]) : [], port);
+    const l = await rawRequest(this.opts.kubeConfig, 'GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${svc}`)}`);
+    return endpointFromSlices(s.status === 200 ? (s.body as Obj) : undefined, l.status === 200 ? ((l.body as Obj).items as Obj[]) : [], port);
   }
 
   private async patchStatus(pod: Obj, key: string, status: Obj): Promise<void> {
@@ -265,6 +296,8 @@ export class GraftPods {
   async stop(): Promise<void> {
     await this.poller.stop();
     await Promise.all([...this.running.values()].map((r) => this.kill(r, 2_000)));
+    for (const ns of this.netns.values()) await ns.destroy();
+    this.netns.clear();
   }
 }
 

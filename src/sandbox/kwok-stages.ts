@@ -1,7 +1,7 @@
 // KWOK plays the kubelet in the sandbox. Without stages it does nothing, so these say what happens
 // to fake nodes and pods: nodes become Ready and keep a heartbeat (or the node controller would
 // taint them and evict every pod); pods that are scheduled get an IP from their node's podCIDR
-// (inside 127.0.0.0/8) and become Running and Ready; deleted pods go away.
+// (10.244.N.0/24, in the sandbox network) and become Running and Ready; deleted pods go away.
 //
 // A pod whose image ends in ":graft-pull-error" or ":graft-crash" is held in ImagePullBackOff or
 // CrashLoopBackOff instead, so that tests can see how Graft reports those states. Selectors are

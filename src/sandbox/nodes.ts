@@ -2,10 +2,15 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export type FakeNode = { name: string; podCIDR: string; gpus: number; labels?: Record<string, string> };
 
-// Fake GPU nodes that KWOK manages (the annotation selects them). Their pod CIDR lies in 127.0.0.0/8,
-// so each pod's address is a loopback address the pod runner can bind.
+// Fake GPU nodes that KWOK manages (the annotation selects them). Their pod CIDRs are 10.244.N.0/24
+// (N ≥ 1) in the sandbox network (netns.ts): the pod runners give each pod a network namespace at
+// the address KWOK hands out.
 export async function createFakeNodes(kc: KubeConfig, nodes: FakeNode[]): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
+  for (const n of nodes) {
+    const m = /^10\.244\.(\d{1,3})\.0\/24$/.exec(n.podCIDR);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 255) throw new Error(`fake node ${n.name}: podCIDR ${n.podCIDR} must be 10.244.N.0/24 with N from 1 to 255 (the sandbox network's pod range; 10.244.0.0/24 holds its bridge)`);
+  }
   for (const n of nodes) {
     const capacity = { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': String(n.gpus) };
     await core.createNode({

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { SANDBOX_GATEWAY } from './netns.js';
 
-// Certificates for a throwaway control plane on loopback, made with the openssl command line:
-// a CA, the API server's serving certificate (127.0.0.1, localhost), an admin client certificate in
-// group system:masters, and the service-account signing key pair.
+// Certificates for a throwaway control plane, made with the openssl command line: a CA, the API
+// server's serving certificate (127.0.0.1 and localhost, and the sandbox bridge's 10.244.0.1, where
+// it serves inside the sandbox network, see netns.ts), an admin client certificate in group
+// system:masters, and the service-account signing key pair.
 export type Pki = {
   caCert: string; caKey: string;
   servingCert: string; servingKey: string;
@@ -29,7 +31,7 @@ export function makePki(dir: string): Pki {
     '-subj', '/CN=graft-sandbox-ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
   const ca = { caCert, caKey };
   const [servingCert, servingKey] = signed(dir, 'apiserver', '/CN=kube-apiserver',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment', ca);
+    `subjectAltName=IP:127.0.0.1,IP:${SANDBOX_GATEWAY},DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment`, ca);
   const [adminCert, adminKey] = signed(dir, 'admin', '/O=system:masters/CN=graft-admin',
     'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment', ca);
   const saKey = join(dir, 'sa.key'), saPub = join(dir, 'sa.pub');

@@ -1,21 +1,11 @@
-// The pod network, in the sandbox, for pods run as local processes (graft-pods.ts). Each KWOK pod
-// has an address of its own in 127.0.0.0/8 (its node's podCIDR): the stand-in for the pod's network
-// namespace. A process binding ":8080" would take the port on every address of the machine, and two
-// replicas would collide, so a bind address ":PORT", "0.0.0.0:PORT" or "[::]:PORT" in the arguments
-// becomes "<podIP>:PORT". Cluster DNS and kube-proxy are not there either: a URL naming a Service
-// (http://NAME.NS.svc[.cluster.local][:PORT]/…) becomes one of its ready endpoints' address and
-// port, computed from the Service and its pods, when the process starts (a real resolver would ask again
-// per connection; the pods that use this, the helm test Pod, run after the Service has endpoints).
+// Service names for pods run as local processes (graft-pods.ts). Each pod has a network namespace
+// and address of its own (pod-netns.ts), and the controller manager fills EndpointSlices with those
+// addresses, but there is no cluster DNS or kube-proxy: a URL naming a Service
+// (http://NAME.NS.svc[.cluster.local][:PORT]/…) in a pod's arguments becomes one of the Service's
+// ready endpoints, read from its EndpointSlices when the process starts (a real resolver would ask
+// again per connection; the pods that use this, the helm test Pod, run after the Service has
+// endpoints, and GraftPods holds a pod back while a Service it names has none).
 type Obj = Record<string, any>;
-
-const BIND = /^(--?[A-Za-z0-9-]+=)?(?:0\.0\.0\.0|\[::\])?:(\d+)$/;
-
-export function bindToPodIP(args: string[], podIP: string): string[] {
-  return args.map((a) => {
-    const m = BIND.exec(a);
-    return m ? `${m[1] ?? ''}${podIP}:${m[2]}` : a;
-  });
-}
 
 const SERVICE_URL = /\b(https?):\/\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(?:\.cluster\.local)?\.?(?::(\d+))?(?=[/?#]|$)/g;
 
@@ -23,8 +13,10 @@ export type ServiceEndpoint = { address: string; port: number };
 // Given a Service and one of its ports, a ready endpoint (undefined when there is none).
 export type EndpointLookup = (namespace: string, service: string, port: number) => Promise<ServiceEndpoint | undefined>;
 
-export async function resolveServiceUrls(args: string[], lookup: EndpointLookup): Promise<string[]> {
-  const out: string[] = [];
+// The arguments with every Service URL that has a ready endpoint rewritten, and the Services
+// (NS/NAME:PORT) that have none (their URLs are kept as they are).
+export async function resolveServiceUrls(args: string[], lookup: EndpointLookup): Promise<{ args: string[]; unresolved: string[] }> {
+  const out: string[] = [], unresolved: string[] = [];
   for (const a of args) {
     let result = a;
     for (const m of [...a.matchAll(SERVICE_URL)]) {
@@ -32,30 +24,30 @@ export async function resolveServiceUrls(args: string[], lookup: EndpointLookup)
       const want = port ? Number(port) : scheme === 'https' ? 443 : 80;
       const ep = await lookup(ns!, name!, want);
       if (ep) result = result.replace(whole, `${scheme}://${ep.address}:${ep.port}`);
+      else unresolved.push(`${ns}/${name}:${want}`);
     }
     out.push(result);
   }
-  return out;
+  return { args: out, unresolved };
 }
 
-// The lookup from a Service and the pods it selects, as the EndpointSlice controller computes its
-// endpoints: Ready pods not being deleted, the targetPort (a number, or a container port's name;
-// the Service port when unset). The sandbox's EndpointSlices themselves stay empty: the API server
-// refuses loopback addresses in them ("may not be in the loopback range"), and every KWOK pod IP
-// is one.
-export function endpointFrom(service: Obj | undefined, pods: Obj[], port: number): ServiceEndpoint | undefined {
+// A ready endpoint of a Service port, from the Service and its EndpointSlices as the API holds them
+// (label kubernetes.io/service-name): the slice port is the Service port's by name (both unnamed
+// when the Service has one port), its number the target port; an endpoint is ready unless its
+// conditions say otherwise (a missing ready condition means ready, as kube-proxy reads it).
+export function endpointFromSlices(service: Obj | undefined, slices: Obj[], port: number): ServiceEndpoint | undefined {
   const sp = (service?.spec?.ports as Obj[] | undefined)?.find((p) => p.port === port);
-  const selector = service?.spec?.selector as Record<string, string> | undefined;
-  if (!sp || !selector || !Object.keys(selector).length) return undefined;
-  for (const pod of pods) {
-    const labels = (pod.metadata?.labels ?? {}) as Record<string, string>;
-    if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-    if (pod.metadata.deletionTimestamp || !pod.status?.podIP) continue;
-    if (!(pod.status.conditions as Obj[] | undefined)?.some((c) => c.type === 'Ready' && c.status === 'True')) continue;
-    const target = sp.targetPort ?? sp.port;
-    const number = typeof target === 'number' ? target
-      : ((pod.spec.containers as Obj[]).flatMap((c) => (c.ports as Obj[] | undefined) ?? []).find((cp) => cp.name === target)?.containerPort as number | undefined);
-    if (number) return { address: pod.status.podIP, port: number };
+  if (!sp) return undefined;
+  const name = (sp.name as string | undefined) ?? '';
+  for (const slice of slices) {
+    if (slice.addressType && slice.addressType !== 'IPv4') continue;
+    const number = ((slice.ports ?? []) as Obj[]).find((p) => (p.name ?? '') === name)?.port as number | undefined;
+    if (!number) continue;
+    for (const ep of (slice.endpoints ?? []) as Obj[]) {
+      const c = (ep.conditions ?? {}) as Obj;
+      if (c.ready === false || c.terminating === true || !ep.addresses?.length) continue;
+      return { address: ep.addresses[0], port: number };
+    }
   }
   return undefined;
 }

@@ -9,15 +9,19 @@ import { agentServerName } from '../security/keys.js';
 import { silentLogger } from '../util/log.js';
 import { Poller } from './poller.js';
 import { ObjectReader, resolveEnv } from './container-env.js';
+import { sandboxNetwork, type SandboxNetwork } from './netns.js';
+import { PodNetns } from './pod-netns.js';
 import { Proc } from './proc.js';
 import { rawRequest } from './raw.js';
-import { freePort, waitFor } from './wait.js';
+import { waitFor } from './wait.js';
 
-// The kubelet's other half in the sandbox. KWOK marks serving pods Running with a loopback IP;
-// this runner starts what the pod would run: the graft agent bound to the pod's own address
-// (127.0.x.y:8095, as in a cluster) and an llm-d-inference-sim process as the engine. The
-// simulator has no bind-address flag and listens on every interface, so each pod's engine gets its
-// own port, and the pod's agent is pointed at it (in a cluster both share localhost:8000).
+// The kubelet's other half in the sandbox. KWOK marks serving pods Running with an address from
+// its node's pod CIDR (10.244.N.0/24); this runner gives each such pod a network namespace of its
+// own at that address (pod-netns.ts, inside the sandbox network of hack/netns.sh) and starts in it
+// what the pod would run: the graft agent on its spec's port, on every address of the pod (as in a
+// cluster), and an llm-d-inference-sim process as the engine, on the port the engine container
+// names (8000 for vLLM). The agent reaches the engine at 127.0.0.1:<port>, as its env says; the test
+// runner and the operator reach both at <podIP>:<port>.
 //
 // The agent is started from its container spec as a kubelet would: its volume mounts resolved
 // (Secret volumes written out as files, emptyDirs per pod, a pvc per claim and a hostPath per node
@@ -55,6 +59,8 @@ export type RunningPod = {
   enginePort: number;
   agent: Proc;
   engine: Proc;
+  // The pod's own network namespace (its veth's host end on the sandbox bridge).
+  netns: PodNetns;
   // With TLS: the agent's certificate (from its Secret) and the name it carries, for pinning.
   agentCertPem?: string;
   agentServerName?: string;
@@ -67,9 +73,12 @@ export class PodRunner {
   readonly pods = new Map<string, RunningPod>();
   private readonly poller: Poller;
   private readonly log: Logger;
+  private readonly net: SandboxNetwork;
 
   constructor(private readonly opts: PodRunnerOptions) {
     this.log = opts.logger ?? silentLogger;
+    // Pods get namespaces of their own only inside the sandbox network: refuse anywhere else.
+    this.net = sandboxNetwork();
     this.poller = new Poller(() => this.sync(), opts.pollMs ?? 500, (err) => this.log.warn({ err }, 'pod runner sync failed'));
   }
 
@@ -124,33 +133,35 @@ export class PodRunner {
     const tmp = mounts.find((m) => m.inPod === '/tmp');
     if (tmp) env.TMPDIR = tmp.host;
 
-    const enginePort = await freePort();
+    const enginePort = engineContainerPort(pod) ?? bm.spec.engine?.port ?? 8000;
     const engine = bm.spec.engine ?? {};
     const a = bm.spec.adapters ?? {};
     const maxCpu = a.maxCpuLoaded ?? a.maxPerPod ?? 8;
     const servedName = bm.spec.model?.name ?? bmName;
-    const sim = new Proc(`engine ${key}`, this.opts.simBinary, [
+    const ip = pod.status.podIP as string;
+    const port = Number(env[AGENT_ENV.port] ?? AGENT_PORT);
+    env[AGENT_ENV.engine] ??= engine.type ?? 'vllm';
+    const netns = await PodNetns.create(this.net, key, pod.metadata.uid, ip);
+    const [simCmd, simArgs] = netns.wrap(this.opts.simBinary, [
       '--port', String(enginePort), '--model', servedName, '--force-dummy-tokenizer',
       '--max-loras', String(a.maxLoaded ?? Math.min(4, maxCpu)), '--max-cpu-loras', String(maxCpu),
     ]);
-    const ip = pod.status.podIP as string;
-    const port = Number(env[AGENT_ENV.port] ?? AGENT_PORT);
-    // In the pod the agent listens on every address of its own network namespace; here it binds
-    // the pod's address, and reaches the engine at the simulator's port.
-    env[AGENT_ENV.host] = ip;
-    env[AGENT_ENV.port] = String(port);
-    env[AGENT_ENV.engine] ??= engine.type ?? 'vllm';
-    env[AGENT_ENV.engineUrl] = `http://127.0.0.1:${enginePort}`;
+    const sim = new Proc(`engine ${key}`, simCmd, simArgs);
     const [cmd, ...args] = this.opts.graftCommand;
-    const agent = new Proc(`agent ${key}`, cmd!, [...args, 'agent'], { env: { ...this.opts.agentEnv, ...env } });
+    const [agentCmd, agentArgs] = netns.wrap(cmd!, [...args, 'agent']);
+    const agent = new Proc(`agent ${key}`, agentCmd, agentArgs, { env: { ...this.opts.agentEnv, ...env } });
     const tls = !!env[AGENT_ENV.tlsCertFile];
     const rp: RunningPod = {
-      key, uid: pod.metadata.uid, ip, baseModel: bmName, enginePort, agent, engine: sim,
-      agentUrl: `${tls ? 'https' : 'http'}://${ip}:${port}`, engineUrl: `http://127.0.0.1:${enginePort}`,
+      key, uid: pod.metadata.uid, ip, baseModel: bmName, enginePort, agent, engine: sim, netns,
+      agentUrl: `${tls ? 'https' : 'http'}://${ip}:${port}`, engineUrl: `http://${ip}:${enginePort}`,
       agentEnv: env, mounts,
     };
     if (tls) {
-      rp.agentCertPem = await readFile(env[AGENT_ENV.tlsCertFile]!, 'utf8');
+      rp.agentCertPem = await readFile(env[AGENT_ENV.tlsCertFile]!, 'utf8').catch(async (err: unknown) => {
+        await Promise.all([agent.kill(), sim.kill()]);
+        await netns.destroy();
+        throw err;
+      });
       rp.agentServerName = agentServerName({ namespace: ns, name: bmName });
     }
     this.pods.set(key, rp);
@@ -208,6 +219,7 @@ export class PodRunner {
     if (!rp) return;
     this.pods.delete(key);
     await Promise.all([rp.agent.stop(5_000), rp.engine.stop(5_000)]);
+    await rp.netns.destroy();
     // The pod's own folder (emptyDirs, Secret files) goes with it; pvc and hostPath folders stay.
     await rm(this.workDirOf(key), { recursive: true, force: true });
     this.log.info({ pod: key }, 'stopped agent and engine simulator');
@@ -260,6 +272,14 @@ export class PodRunner {
     await this.poller.stop();
     for (const key of [...this.pods.keys()]) await this.stopPod(key);
   }
+}
+
+// The port of the engine container's "http" port (what the BaseModel's Deployment names), or its
+// first port.
+function engineContainerPort(pod: Obj): number | undefined {
+  const c = ((pod.spec.containers ?? []) as Obj[]).find((x) => x.name === 'engine') ?? pod.spec.containers?.[0];
+  const ports = (c?.ports ?? []) as Obj[];
+  return (ports.find((p) => p.name === 'http') ?? ports[0])?.containerPort as number | undefined;
 }
 
 // An in-pod path under a mount, as the folder that plays the mount (the longest mount wins).

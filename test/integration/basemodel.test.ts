@@ -187,7 +187,8 @@ describe('BaseModel controller (e2e)', () => {
     const bm = (await get(bmPath('llama')))!;
     expect(cond(bm, 'Reconciling')?.status).toBe('False');
     expect(cond(bm, 'Stalled')?.status).toBe('False');
-    for (const e of bm.status.endpoints) expect(e).toEqual({ pod: expect.stringMatching(/^llama-/), address: expect.stringMatching(/^127\.0\.\d+\.\d+$/), ready: true });
+    // Pod addresses from the default fake nodes' pod CIDRs (10.244.1.0/24, 10.244.2.0/24).
+    for (const e of bm.status.endpoints) expect(e).toEqual({ pod: expect.stringMatching(/^llama-/), address: expect.stringMatching(/^10\.244\.[12]\.\d+$/), ready: true });
     expect((await events('llama')).map((e) => e.reason)).toContain('Created');
   });
 

@@ -79,7 +79,7 @@ describe('the installed operator (e2e)', () => {
     expect(p.spec.containers[0].image).toBe(GRAFT_IMAGE);
     expect(p.spec.serviceAccountName).toBe('graft');
     expect(p.metadata.ownerReferences?.[0]?.kind).toBe('ReplicaSet');
-    // Its probes answer on its own pod address (":8081" in its arguments became <podIP>:8081).
+    // Its probes answer on its own pod address (":8081" in its arguments, in its own network namespace).
     const r = await fetch(`http://${p.status.podIP}:8081/readyz`);
     expect(r.status).toBe(200);
     return p;

@@ -1,6 +1,9 @@
-import { createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_PORT } from '../../src/contracts/names.js';
+import { sandboxNetwork } from '../../src/sandbox/netns.js';
+import { PodNetns } from '../../src/sandbox/pod-netns.js';
+import { Proc } from '../../src/sandbox/proc.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../support/ports.js';
 import {
@@ -24,8 +27,9 @@ const placedPods = (a: Obj | undefined) => ((a?.status?.placements ?? []) as Obj
 
 describe('serving pods are the BaseModel\'s own (issue 9, item 12)', () => {
   let sb: Sandbox;
-  let listener: Server | undefined;
-  const connections: string[] = [];
+  let intruderNet: PodNetns | undefined;
+  let listener: Proc | undefined;
+  const connections = () => (listener?.output.match(/^CONN .*$/gm) ?? []);
   beforeAll(async () => {
     sb = await startSandbox();
     await sb.upload('gpt2-causal-tigrinya', 'adapters', 'pods/v1/');
@@ -34,7 +38,8 @@ describe('serving pods are the BaseModel\'s own (issue 9, item 12)', () => {
   });
   afterEach(async (c) => dumpOnFailure(sb, c.task.result?.state === 'fail'));
   afterAll(async () => {
-    listener?.close();
+    await listener?.stop();
+    await intruderNet?.destroy();
     await sb?.stop();
   });
 
@@ -44,15 +49,21 @@ describe('serving pods are the BaseModel\'s own (issue 9, item 12)', () => {
     await k.post(podPath(), { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'intruder', labels: { 'graft.dev/basemodel': 'gpt2' } }, spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:v0.11.0' }] } });
     const intruder = await waitFor('the intruder running', async () => !!(await k.get(podPath('intruder')))?.status?.podIP, 60_000, 200)
       .then(async () => (await k.get(podPath('intruder')))!);
-    // Its "agent": anything that connects to its agent port is recorded.
-    listener = createServer((s) => { connections.push(s.remoteAddress ?? '?'); s.destroy(); });
-    await new Promise<void>((r) => listener!.listen(AGENT_PORT, intruder.status.podIP, r));
+    // Its "agent", in a network namespace at its address (the sandbox runs no processes for a pod
+    // without the agent container): anything that connects to its agent port is recorded.
+    intruderNet = await PodNetns.create(sandboxNetwork(), `${NS}/intruder`, intruder.metadata.uid, intruder.status.podIP);
+    const [cmd, args] = intruderNet.wrap(process.execPath, ['-e', `require('node:net').createServer((s) => { console.log('CONN ' + s.remoteAddress); s.destroy(); }).listen(${AGENT_PORT}, () => console.log('LISTENING'))`]);
+    listener = new Proc('intruder agent', cmd, args);
+    await waitFor('the intruder\'s listener', () => listener!.output.includes('LISTENING'), 10_000, 50);
+    // It records what reaches it: one connection of this test's own.
+    connect(AGENT_PORT, intruder.status.podIP).on('error', () => {});
+    await waitFor('the test\'s own connection recorded', () => connections().length === 1, 10_000, 50);
     await k.post(adPath(), adapterObj('everywhere', 'gpt2', { source: { uri: 's3://adapters/pods/v1/' }, replicas: 'All' }));
     const a = await waitAdapter(sb, 'everywhere', 'Ready on the 3 own pods', (x) => isReady(x, 3));
     await new Promise((r) => setTimeout(r, 5_000)); // a few more passes, rechecks included
     expect(placedPods(await k.get(adPath('everywhere')))).toEqual(podsOf(sb, 'gpt2'));
     expect(placedPods(a)).not.toContain('intruder');
-    expect(connections).toEqual([]);
+    expect(connections()).toHaveLength(1);
     // Nor is it one of the BaseModel's endpoints.
     const bm = (await k.get('/apis/graft.dev/v1alpha1/namespaces/default/basemodels/gpt2'))!;
     expect((bm.status.endpoints as Array<{ pod: string }>).map((e) => e.pod).sort()).toEqual(podsOf(sb, 'gpt2'));

@@ -1,46 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { bindToPodIP, endpointFrom, resolveServiceUrls } from '../../src/sandbox/pod-network.js';
+import { endpointFromSlices, resolveServiceUrls } from '../../src/sandbox/pod-network.js';
 
-// The pod network stand-in of GraftPods: bind addresses on the pod's own address, Service URLs to
-// a Ready pod of the Service, as the EndpointSlice controller would pick it.
+// Service URLs of GraftPods' pods, to a ready endpoint from the Service's EndpointSlices (what
+// kube-proxy would route a ClusterIP connection to).
 type Obj = Record<string, any>;
 
-describe('bindToPodIP', () => {
-  it('puts ":PORT", "0.0.0.0:PORT" and "[::]:PORT" on the pod address and leaves the rest', () => {
-    expect(bindToPodIP(['operator', '--metrics-bind-address=:8080', '--health-probe-bind-address=0.0.0.0:8081', '-x=[::]:9', ':7', '--sync-period=30s', '--addr=10.1.2.3:80', '--a=host:80'], '127.9.1.3'))
-      .toEqual(['operator', '--metrics-bind-address=127.9.1.3:8080', '--health-probe-bind-address=127.9.1.3:8081', '-x=127.9.1.3:9', '127.9.1.3:7', '--sync-period=30s', '--addr=10.1.2.3:80', '--a=host:80']);
-  });
-});
-
-const pod = (name: string, ip: string, opts: { ready?: boolean; deleting?: boolean; labels?: Obj } = {}): Obj => ({
-  metadata: { name, labels: opts.labels ?? { app: 'graft' }, ...(opts.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) },
-  spec: { containers: [{ name: 'operator', ports: [{ name: 'metrics', containerPort: 8080 }, { name: 'health', containerPort: 9081 }] }] },
-  status: { podIP: ip, conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
-});
 const svc: Obj = { spec: { selector: { app: 'graft' }, ports: [{ name: 'metrics', port: 8080, targetPort: 'metrics' }, { name: 'health', port: 8081, targetPort: 'health' }, { name: 'n', port: 80, targetPort: 8080 }] } };
+const ep = (ip: string, conditions: Obj = { ready: true, serving: true, terminating: false }): Obj => ({ addresses: [ip], conditions });
+const slice = (endpoints: Obj[], ports: Obj[] = [{ name: 'metrics', port: 8080 }, { name: 'health', port: 9081 }, { name: 'n', port: 8080 }], addressType = 'IPv4'): Obj => ({ addressType, endpoints, ports });
 
-describe('endpointFrom', () => {
-  it('picks a Ready, not deleting, selected pod and resolves a named or numbered targetPort', () => {
-    const pods = [pod('other', '127.0.0.9', { labels: { app: 'x' } }), pod('old', '127.0.0.2', { deleting: true }), pod('starting', '127.0.0.3', { ready: false }), pod('ok', '127.0.0.4')];
-    expect(endpointFrom(svc, pods, 8081)).toEqual({ address: '127.0.0.4', port: 9081 });
-    expect(endpointFrom(svc, pods, 80)).toEqual({ address: '127.0.0.4', port: 8080 });
-    expect(endpointFrom(svc, pods, 1234)).toBeUndefined();
-    expect(endpointFrom(svc, pods.slice(0, 3), 8081)).toBeUndefined();
-    expect(endpointFrom(undefined, pods, 8081)).toBeUndefined();
+describe('endpointFromSlices', () => {
+  it('picks a ready, not terminating endpoint and the slice port named as the Service port', () => {
+    const slices = [
+      slice([ep('10.244.1.9', { ready: false }), ep('10.244.1.2', { ready: false, terminating: true })]),
+      slice([ep('fd00::1')], undefined, 'IPv6'),
+      slice([ep('10.244.2.4')]),
+    ];
+    expect(endpointFromSlices(svc, slices, 8081)).toEqual({ address: '10.244.2.4', port: 9081 });
+    expect(endpointFromSlices(svc, slices, 80)).toEqual({ address: '10.244.2.4', port: 8080 });
+    expect(endpointFromSlices(svc, slices, 1234)).toBeUndefined();
+    expect(endpointFromSlices(svc, slices.slice(0, 2), 8081)).toBeUndefined();
+    expect(endpointFromSlices(undefined, slices, 8081)).toBeUndefined();
+    expect(endpointFromSlices(svc, [slice([ep('10.244.2.4')], [{ name: 'other', port: 1 }])], 8081)).toBeUndefined();
+  });
+
+  it('takes an endpoint without conditions as ready, and unnamed ports for a one-port Service', () => {
+    const one: Obj = { spec: { ports: [{ port: 80, targetPort: 8080 }] } };
+    expect(endpointFromSlices(one, [{ addressType: 'IPv4', endpoints: [{ addresses: ['10.244.3.7'] }], ports: [{ port: 8080 }] }], 80)).toEqual({ address: '10.244.3.7', port: 8080 });
+    expect(endpointFromSlices(one, [{ addressType: 'IPv4', endpoints: [], ports: [{ port: 8080 }] }], 80)).toBeUndefined();
   });
 });
 
 describe('resolveServiceUrls', () => {
-  it('rewrites NAME.NS.svc[.cluster.local] URLs, with the scheme\'s port by default, and keeps unresolved ones', async () => {
+  it('rewrites NAME.NS.svc[.cluster.local] URLs, with the scheme\'s port by default, and names the ones without an endpoint', async () => {
     const asked: string[] = [];
     const out = await resolveServiceUrls([
       'check', '--ready-url=http://graft-metrics.graft-system.svc:8081/readyz', 'https://api.team-a.svc.cluster.local/x',
       'http://gone.ns.svc:1/', 'http://example.com:8081/', 'graft-metrics.graft-system.svc:8081',
     ], async (ns, name, port) => {
       asked.push(`${ns}/${name}:${port}`);
-      return name === 'gone' ? undefined : { address: '127.0.0.4', port: port + 1 };
+      return name === 'gone' ? undefined : { address: '10.244.1.4', port: port + 1 };
     });
-    expect(out).toEqual(['check', '--ready-url=http://127.0.0.4:8082/readyz', 'https://127.0.0.4:444/x', 'http://gone.ns.svc:1/', 'http://example.com:8081/', 'graft-metrics.graft-system.svc:8081']);
+    expect(out.args).toEqual(['check', '--ready-url=http://10.244.1.4:8082/readyz', 'https://10.244.1.4:444/x', 'http://gone.ns.svc:1/', 'http://example.com:8081/', 'graft-metrics.graft-system.svc:8081']);
+    expect(out.unresolved).toEqual(['ns/gone:1']);
     expect(asked).toEqual(['graft-system/graft-metrics:8081', 'team-a/api:443', 'ns/gone:1']);
   });
 });

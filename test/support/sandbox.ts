@@ -15,6 +15,7 @@ import type { FakeNode } from '../../src/sandbox/nodes.js';
 import { startOperator, type OperatorProc } from './operator.js';
 import { toolPath } from './tools.js';
 import { createLogger } from '../../src/util/log.js';
+import { sandboxNetwork } from '../../src/sandbox/netns.js';
 import { startVersityGw, type VersityGw } from './versitygw.js';
 
 import { FIXTURES } from './fixtures-dir.js';
@@ -51,6 +52,8 @@ export async function startSandbox(opts: SandboxOptions & { operator: false }): 
 export async function startSandbox(opts?: SandboxOptions): Promise<Sandbox>;
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox | BareSandbox> {
   const from = opts.graft ?? 'source';
+  // Before anything starts: the pods need the sandbox network (hack/netns.sh).
+  sandboxNetwork();
   const gw = await startVersityGw({ buckets: ['adapters'], port: opts.s3Port });
   const cp = await startControlPlane({ e2e: true, crds: opts.crds, nodes: opts.nodes ?? sandboxNodes() }).catch(async (err) => { await gw.stop(); throw err; });
   const workDir = await mkdtemp(join(tmpdir(), 'graft-pods-'));
@@ -98,14 +101,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox |
   return sb;
 }
 
-// Two fake GPU nodes whose pod CIDRs lie in a loopback range of their own (127.N.1.0/24 and
-// 127.N.2.0/24, N picked at random): sandboxes that run at the same time on one machine (other
-// test files, other people's runs) then do not bind the same pod addresses.
+// Two fake GPU nodes with pod CIDRs in the sandbox network (10.244.N.0/24 and 10.244.N+1.0/24, N
+// odd and picked at random): two sandboxes that share one sandbox network (hack/netns.sh) then do
+// not hand out the same pod addresses.
 export function sandboxNodes(): FakeNode[] {
-  const n = 10 + Math.floor(Math.random() * 240);
+  const n = 1 + 2 * Math.floor(Math.random() * 127);
   return [
-    { name: 'gpu-node-1', podCIDR: `127.${n}.1.0/24`, gpus: 8 },
-    { name: 'gpu-node-2', podCIDR: `127.${n}.2.0/24`, gpus: 8 },
+    { name: 'gpu-node-1', podCIDR: `10.244.${n}.0/24`, gpus: 8 },
+    { name: 'gpu-node-2', podCIDR: `10.244.${n + 1}.0/24`, gpus: 8 },
   ];
 }
 

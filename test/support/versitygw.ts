@@ -1,5 +1,7 @@
-// A real S3 server for tests: versitygw with the posix backend on a free loopback port, its data
-// and metadata in temporary folders. restart() keeps the port and the data.
+// A real S3 server for tests: versitygw with the posix backend on a free port, its data and metadata
+// in temporary folders. It serves on loopback, or inside the sandbox network at the bridge's
+// 10.244.0.1, where the sandbox's pods reach it (src/sandbox/netns.ts). restart() keeps the port
+// and the data.
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { createS3Client, type S3Settings } from '../../src/storage/s3-client.js'
 import { freePort, waitFor } from './ports.js';
 import { Proc } from './process.js';
 import { toolPath } from './tools.js';
+import { serviceHost } from '../../src/sandbox/netns.js';
 
 export interface VersityGw {
   endpoint: string;
@@ -39,17 +42,18 @@ export async function startVersityGw(opts: { buckets?: string[]; port?: number }
   const metaDir = join(root, 'meta');
   await mkdir(dataDir);
   await mkdir(metaDir);
-  const port = opts.port ?? await freePort();
+  const host = serviceHost();
+  const port = opts.port ?? await freePort(host);
   const accessKey = `AKTEST${randomBytes(6).toString('hex').toUpperCase()}`;
   const secretKey = randomBytes(24).toString('base64url');
   const region = 'us-east-1';
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   const bin = toolPath('versitygw');
   let proc: Proc | undefined;
   let log = '';
 
   const start = async () => {
-    proc = new Proc('versitygw', bin, ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', metaDir, dataDir], {
+    proc = new Proc('versitygw', bin, ['--port', `${host}:${port}`, '--quiet', 'posix', '--sidecar', metaDir, dataDir], {
       env: { ROOT_ACCESS_KEY: accessKey, ROOT_SECRET_KEY: secretKey },
     });
     const p = proc;

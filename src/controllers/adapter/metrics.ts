@@ -16,7 +16,7 @@ export class AdapterMetrics {
       name: 'graft_adapter_ready_seconds', help: 'Seconds from an Adapter\'s creation (or source change) until every replica is Loaded',
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], registers,
     });
-    this.agentErrors = new Counter({ name: 'graft_agent_call_errors_total', help: 'Failed calls from the operator to pod agents, by code (HTTP status, timeout, connection error)', labelNames: ['code'], registers });
+    this.agentErrors = new Counter({ name: 'graft_agent_call_errors_total', help: 'Failed calls from the operator to pod agents, by code (http_<status>, timeout, network, tls, bad_answer, aborted)', labelNames: ['code'], registers });
   }
 
   // Replaces one BaseModel's counts; the gauge shows the sum over all base models.
