@@ -11,7 +11,7 @@ NETNS := hack/netns.sh
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
-        run sandbox sandbox-down demo bench-merge bench-staging bench-scale bench-adapterset clean image manifests
+        run sandbox sandbox-down demo bench-merge bench-staging bench-scale bench-peers bench-adapterset clean image manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -73,6 +73,10 @@ demo: deps tools build ## run Graft end to end on the local sandbox; KEEP=1 leav
 
 bench-scale: deps tools build ## 1000 Adapters on 20 serving pods in the sandbox; prints figures
 	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/tsx bench/scale/run.ts
+
+bench-peers: deps tools build ## Graft beside AIBrix v0.6.0 (built by hack/tools.sh aibrix): 1000 adapters x 2 pods on 20 simulated vLLM pods each, in one sandbox (ADAPTERS, PODS, QUIET_S, SIDES, TRACE)
+	$(TOOLS) aibrix
+	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/tsx bench/peers/run.ts
 
 bench-adapterset: deps tools ## an AdapterSet fed 20 rank-16 7B-Llama-shaped tasks on each strategy, in the sandbox (TASKS, LAYERS)
 	source <($(TOOLS) env) && $(NETNS) $(NODE_BIN)/tsx bench/adapterset/run.ts

@@ -40,6 +40,11 @@ TRAEFIK_VERSION=v3.6.12
 # are everything its kubernetesgateway provider watches (TCPRoute/TLSRoute only with
 # experimentalChannel, which the tests leave off).
 GATEWAY_API_VERSION=v1.4.0
+# The peer in bench/peers (not in the default set: `hack/tools.sh aibrix` builds it): AIBrix's
+# controller manager. Its go.mod names Go 1.22.6, fetched through the proxy; zmq needs cgo, so the
+# build leaves it out with the nozmq tag.
+AIBRIX_VERSION=v0.6.0
+AIBRIX_GO_TOOLCHAIN=go1.22.6
 
 log() { echo "[tools] $*" >&2; }
 
@@ -122,6 +127,28 @@ gateway_api_crds() {
     | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir/config/crd/standard" ] || { echo "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" >&2; return 1; }
   mkdir -p "$out"; cp "$dir"/config/crd/standard/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
+  echo "$out"
+}
+
+# AIBrix's controller manager, built inside its own module (its go.mod and go.sum, replaces
+# included, exactly as upstream builds it); its CRDs (config/crd/<group>/*.yaml) go to $CACHE/share.
+aibrix_dir() { (cd "$SRC" && GOTOOLCHAIN=$AIBRIX_GO_TOOLCHAIN go mod download -json "github.com/vllm-project/aibrix@$AIBRIX_VERSION" \
+  | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
+build_aibrix() {
+  local out; out=$(cached aibrix-controller-manager "$AIBRIX_VERSION")
+  [ -x "$out" ] && return 0
+  log "building aibrix-controller-manager $AIBRIX_VERSION (large; toolchain $AIBRIX_GO_TOOLCHAIN)"
+  local dir; dir=$(aibrix_dir)
+  [ -f "$dir/cmd/controllers/main.go" ] || { echo "no cmd/controllers in aibrix@$AIBRIX_VERSION" >&2; return 1; }
+  ( cd "$dir" && GOTOOLCHAIN=$AIBRIX_GO_TOOLCHAIN GOFLAGS="$GOFLAGS -mod=readonly -tags=nozmq" \
+      go build -p "${GRAFT_BUILD_PARALLEL:-2}" -ldflags "-s -w" -o "$out.tmp" ./cmd/controllers && mv "$out.tmp" "$out" )
+}
+aibrix_crds() {
+  local out="$CACHE/share/aibrix-$AIBRIX_VERSION/crds"
+  [ -f "$out/.ready" ] && { echo "$out"; return 0; }
+  local dir; dir=$(aibrix_dir)
+  [ -f "$dir/config/crd/model/model.aibrix.ai_modeladapters.yaml" ] || { echo "no ModelAdapter CRD in aibrix@$AIBRIX_VERSION" >&2; return 1; }
+  mkdir -p "$out"; cp "$dir"/config/crd/*/*.aibrix.ai_*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
   echo "$out"
 }
 
@@ -208,6 +235,7 @@ ensure() {
         github.com/traefik/traefik/v3/cmd/traefik local "" \
         "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ;;
     lua-health|kstatus) build_own "$1" ;;
+    aibrix-controller-manager) build_aibrix ;;
     *) echo "unknown tool: $1" >&2; return 2 ;;
   esac
 }
@@ -220,6 +248,7 @@ version_of() {
     source-controller) echo $FLUX_SOURCE_VERSION ;; kustomize-controller) echo $FLUX_KUSTOMIZE_VERSION ;;
     helm-controller) echo $FLUX_HELM_VERSION ;; traefik) echo $TRAEFIK_VERSION ;;
     lua-health|kstatus) own_version "$1" ;;
+    aibrix-controller-manager) echo $AIBRIX_VERSION ;;
   esac
 }
 
@@ -229,6 +258,7 @@ path_of() {
     kustomize-controller-crds) flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION"; return ;;
     helm-controller-crds) flux_crds github.com/fluxcd/helm-controller "$FLUX_HELM_VERSION"; return ;;
     gateway-api-crds) gateway_api_crds; return ;;
+    aibrix-crds) aibrix_crds; return ;;
   esac
   external "$1" && return 0
   ensure "$1" >&2
@@ -239,6 +269,7 @@ ALL="etcd versitygw llm-d-inference-sim kwok kube-apiserver kube-controller-mana
 OWN="lua-health kstatus"
 FLUX="source-controller kustomize-controller helm-controller"
 GITOPS="$OWN $FLUX"
+PEERS="aibrix-controller-manager"
 
 if [ "${1:-}" = path ]; then path_of "$2"; exit 0; fi
 if [ "${1:-}" = env ]; then
@@ -257,14 +288,19 @@ if [ "${1:-}" = env ]; then
     d="$CACHE/share/$m-$(version_of "$m")/crds"
     [ -f "$d/.ready" ] && echo "export GRAFT_CRDS_$(echo "$m" | tr 'a-z-' 'A-Z_')=$d"
   done
+  p=$(cached aibrix-controller-manager "$AIBRIX_VERSION"); d="$CACHE/share/aibrix-$AIBRIX_VERSION/crds"
+  [ -x "$p" ] && echo "export GRAFT_BIN_AIBRIX_CONTROLLER_MANAGER=$p"
+  [ -f "$d/.ready" ] && echo "export GRAFT_CRDS_AIBRIX=$d"
   exit 0
 fi
 tools=("$@"); [ ${#tools[@]} -gt 0 ] || read -r -a tools <<<"$ALL"
 lock="$CACHE/.lock"
 [ "${tools[*]}" != gitops ] || read -r -a tools <<<"$GITOPS"
+[ "${tools[*]}" != aibrix ] || read -r -a tools <<<"$PEERS"
 # The GitOps tools take their own locks: a Flux build is long and must not hold up the others.
 in_set() { local t; for t in "${tools[@]}"; do [[ " $1 " == *" $t "* ]] || return 1; done; }
-if in_set "$OWN"; then lock="$CACHE/.lock-own"; elif in_set "$GITOPS"; then lock="$CACHE/.lock-gitops"; fi
+if in_set "$OWN"; then lock="$CACHE/.lock-own"; elif in_set "$GITOPS"; then lock="$CACHE/.lock-gitops"
+elif in_set "$PEERS"; then lock="$CACHE/.lock-peers"; fi
 exec 9>"$lock"; flock 9
 for t in "${tools[@]}"; do
   external "$t" >/dev/null || ensure "$t"
@@ -273,6 +309,7 @@ for t in "${tools[@]}"; do
   case "$t" in
     source-controller|kustomize-controller|helm-controller) path_of "$t-crds" >/dev/null ;;
     traefik) path_of gateway-api-crds >/dev/null ;;
+    aibrix-controller-manager) path_of aibrix-crds >/dev/null ;;
   esac
 done
 log "ready: ${tools[*]}"

@@ -1,14 +1,17 @@
 // bench/scale (`make bench-scale`): 1000 Adapters with replicas 2 on 20 serving pods in the
 // sandbox (real control plane, KWOK, versitygw, an agent and a simulator per pod, the compiled
 // operator). Prints figures; asserts nothing. Environment: ADAPTERS (1000), PODS (20), QUIET_S (60).
-import { readFileSync } from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { serializeSafetensors } from '../../src/merge/safetensors/writer.js';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { requestsByMethod } from '../../test/support/operator.js';
 import { startSandbox } from '../../test/support/sandbox.js';
+import { measureWriteFloor } from './write-floor.js';
+import { adapterReady } from '../common/graft-shape.js';
+import { procStats } from '../common/proc-stats.js';
+import { pct } from '../common/stats.js';
+import { tinyAdapter } from '../common/tiny-adapter.js';
 
 type Obj = Record<string, any>;
 const ADAPTERS = Number(process.env.ADAPTERS ?? 1000);
@@ -17,24 +20,8 @@ const QUIET_S = Number(process.env.QUIET_S ?? 60);
 const NS = 'default';
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
-// A small valid PEFT LoRA adapter for gpt2 (rank 8 on two modules): the benchmark is about the
-// control loop, not bytes, so every adapter is a few kB, each under its own prefix.
-function tinyAdapter(seed: number): Map<string, Uint8Array> {
-  const f32 = (n: number) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = Math.sin(seed * 7919 + i) / 10; return new Uint8Array(a.buffer); };
-  const tensors = [];
-  for (const m of ['h.0.attn.c_attn', 'h.0.attn.c_proj']) {
-    tensors.push({ name: `base_model.model.transformer.${m}.lora_A.weight`, dtype: 'F32', shape: [8, 64], bytes: f32(512) });
-    tensors.push({ name: `base_model.model.transformer.${m}.lora_B.weight`, dtype: 'F32', shape: [64, 8], bytes: f32(512) });
-  }
-  const config = { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, target_modules: ['c_attn', 'c_proj'], base_model_name_or_path: 'gpt2', fan_in_fan_out: true };
-  return new Map([
-    ['adapter_config.json', new TextEncoder().encode(JSON.stringify(config))],
-    ['adapter_model.safetensors', serializeSafetensors(tensors, { format: 'pt' })],
-  ]);
-}
-
-const ready = (o: Obj) => o.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') && o.status.observedGeneration === o.metadata.generation;
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
+// The helpers bench/peers shares: bench/common (tinyAdapter: a few-kB gpt2 LoRA per seed).
+const ready = adapterReady;
 
 // Routing's writes (graft_routing_writes_total{kind,outcome}) and every write by resource
 // (graft_kube_requests_total), from the operator's metrics.
@@ -51,14 +38,6 @@ const routingWrites = (m: string) => counters(m, 'graft_routing_writes_total', [
 const delta = (a: Record<string, number>, b: Record<string, number>) =>
   Object.fromEntries(Object.keys({ ...a, ...b }).sort().map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
 const sum = (o: Record<string, number>) => Object.values(o).reduce((n, v) => n + v, 0);
-
-function procStats(pid: number): { rssMb: number; peakMb: number; cpuS: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
-  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuS: ticks / 100 };
-}
 
 async function main(): Promise<void> {
   const gpus = 8;
@@ -187,6 +166,10 @@ async function main(): Promise<void> {
       say(`scale: routing after pod ${victim} turned ${ready ? 'Ready' : 'NotReady'}: ${JSON.stringify(d)} for ${affected} adapters Loaded there (target: ${affected} EndpointSlice updates)`);
     }
     say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${pct(perAdapter, 50).toFixed(2)} p99_s=${pct(perAdapter, 99).toFixed(2)} quiet_writes=${quietWrites} routing_creates=${(routingConverge['Service created'] ?? 0) + (routingConverge['EndpointSlice created'] ?? 0)} routing_converged_s=${routingS.toFixed(1)} slice_writes_per_placement=${(sliceWrites / Math.max(1, loadedPlacements)).toFixed(2)} quiet_routing_writes=${quietRouting} peak_rss_mb=${peak.toFixed(0)}`);
+    // The same writes from a plain client (write-floor.ts; stops the operator).
+    const sample = (await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters/a-0`)).body as Obj;
+    const floor = await measureWriteFloor(sb, { byVerb, adapters: ADAPTERS, sampleStatus: sample.status });
+    say(`scale: write floor: ${floor.writes} writes ${JSON.stringify(floor.byVerb)} in ${floor.seconds.toFixed(1)} s; write_floor_s=${floor.seconds.toFixed(1)} ratio_to_write_floor=${(allReadyS / floor.seconds).toFixed(2)}`);
   } finally {
     await sb.stop();
   }
