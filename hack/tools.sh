@@ -106,29 +106,20 @@ for r in json.load(sys.stdin).get("Replace") or []:
   )
 }
 
-# The CRDs a Flux controller ships (config/crd/bases in its module), copied next to the binaries.
-flux_crds() { # module version
-  local module=$1 version=$2 name=${1##*/}
+# The CRDs a module ships (a folder of YAML in it), copied next to the binaries under share/NAME-VERSION:
+# a Flux controller's config/crd/bases, the Gateway API's standard channel (what the sandbox installs
+# before it starts a gateway).
+module_crds() { # module version subfolder [name]
+  local module=$1 version=$2 sub=$3 name=${4:-${1##*/}}
   local out="$CACHE/share/$name-$version/crds"
   [ -f "$out/.ready" ] && { echo "$out"; return 0; }
   local dir; dir=$(cd "$SRC" && go mod download -json "$module@$version" \
     | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir/config/crd/bases" ] || { echo "no config/crd/bases in $module@$version" >&2; return 1; }
-  mkdir -p "$out"; cp "$dir"/config/crd/bases/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
+  [ -d "$dir/$sub" ] || { echo "no $sub in $module@$version" >&2; return 1; }
+  mkdir -p "$out"; cp "$dir/$sub"/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
   echo "$out"
 }
-
-# The Gateway API CRDs (standard channel) from the sigs.k8s.io/gateway-api module, copied like
-# flux_crds: what the sandbox installs before it starts a gateway.
-gateway_api_crds() {
-  local out="$CACHE/share/gateway-api-$GATEWAY_API_VERSION/crds"
-  [ -f "$out/.ready" ] && { echo "$out"; return 0; }
-  local dir; dir=$(cd "$SRC" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" \
-    | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir/config/crd/standard" ] || { echo "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" >&2; return 1; }
-  mkdir -p "$out"; cp "$dir"/config/crd/standard/*.yaml "$out/"; chmod -R u+w "$out"; touch "$out/.ready"
-  echo "$out"
-}
+flux_crds() { module_crds "$1" "$2" config/crd/bases; } # module version
 
 # AIBrix's controller manager, built inside its own module (its go.mod and go.sum, replaces
 # included, exactly as upstream builds it); its CRDs (config/crd/<group>/*.yaml) go to $CACHE/share.
@@ -257,7 +248,7 @@ path_of() {
     source-controller-crds) flux_crds github.com/fluxcd/source-controller "$FLUX_SOURCE_VERSION"; return ;;
     kustomize-controller-crds) flux_crds github.com/fluxcd/kustomize-controller "$FLUX_KUSTOMIZE_VERSION"; return ;;
     helm-controller-crds) flux_crds github.com/fluxcd/helm-controller "$FLUX_HELM_VERSION"; return ;;
-    gateway-api-crds) gateway_api_crds; return ;;
+    gateway-api-crds) module_crds sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" config/crd/standard; return ;;
     aibrix-crds) aibrix_crds; return ;;
   esac
   external "$1" && return 0
