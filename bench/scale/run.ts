@@ -10,6 +10,7 @@ import { startSandbox } from '../../test/support/sandbox.js';
 import { measureWriteFloor } from './write-floor.js';
 import { adapterReady } from '../common/graft-shape.js';
 import { procStats } from '../common/proc-stats.js';
+import { delta as requestDelta } from '../common/requests.js';
 import { pct } from '../common/stats.js';
 import { tinyAdapter } from '../common/tiny-adapter.js';
 
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
     const afterConverge = procStats(opPid);
     const reqAfter = requestsByMethod(await sb.operator.metrics());
-    const byVerb = Object.fromEntries(Object.keys({ ...reqBefore, ...reqAfter }).sort().map((m) => [m, (reqAfter[m] ?? 0) - (reqBefore[m] ?? 0)]));
+    const byVerb = requestDelta(reqBefore, reqAfter);
     say(`scale: all Ready in ${allReadyS.toFixed(1)} s; per adapter p50 ${pct(perAdapter, 50).toFixed(2)} s, p99 ${pct(perAdapter, 99).toFixed(2)} s`);
     say(`scale: operator CPU ${(afterConverge.cpuS - cpuBefore).toFixed(1)} s, peak RSS ${Math.max(peakMb, afterConverge.peakMb).toFixed(0)} MB; API requests by verb ${JSON.stringify(byVerb)}`);
     // Routing's share: a Service and an EndpointSlice created per Adapter, then one slice update
