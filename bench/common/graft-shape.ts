@@ -8,7 +8,7 @@ import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
 import { Limiter } from '../../src/util/limiter.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
-import { cpuSeconds, procStats } from './proc-stats.js';
+import { controlPlaneCpuS, cpuSeconds, procStats } from './proc-stats.js';
 import { delta, quietRequests, requestCounts, type ByVerb } from './requests.js';
 import { pct } from './stats.js';
 import { tinyAdapter } from './tiny-adapter.js';
@@ -21,7 +21,11 @@ export const adapterReady = (o: Obj) => o.status?.conditions?.some((c: Obj) => c
 export type GraftShapeResult = {
   allReadyS: number; p50S: number; p99S: number;
   operatorCpuS: number; agentsCpuS: number; peakRssMb: number;
+  // kube-apiserver and etcd together, over the same span.
+  apiserverCpuS: number;
   requests: ByVerb; quietWrites: number; quietReads: number;
+  // The quiet period's writes by method and resource (graft_kube_requests_total), when any.
+  quietByResource: Record<string, number>;
 };
 
 // trace: a file to write the run's trace to (trace.ts), with its summary printed.
@@ -56,7 +60,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
 
   const opPid = sb.operator.proc.child.pid!;
   const agentPids = () => [...sb.runner.pods.values()].map((p) => p.agent.child.pid);
-  const cpuBefore = procStats(opPid).cpuS, agentsBefore = cpuSeconds(agentPids());
+  const cpuBefore = procStats(opPid).cpuS, agentsBefore = cpuSeconds(agentPids()), apiBefore = controlPlaneCpuS(sb);
   const reqBefore = await requestCounts(sb.operator.metricsUrl);
   say(`graft: applying ${o.adapters} Adapters (replicas 2)`);
   const t0 = Date.now();
@@ -90,7 +94,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   await allReady;
   const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
   const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
-  const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids());
+  const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids()), apiAfter = controlPlaneCpuS(sb);
   const requests = delta(reqBefore, await requestCounts(sb.operator.metricsUrl));
   if (trace) {
     for (const line of trace.summary(t0)) say(line);
@@ -98,11 +102,27 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
     say(`graft: trace written to ${o.trace}`);
   }
   say(`graft: quiet ${o.quietS} s`);
+  const byResource0 = writesByResource(await sb.operator.metrics());
   const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS);
+  const byResource1 = writesByResource(await sb.operator.metrics());
+  const quietByResource = Object.fromEntries(Object.entries(byResource1).map(([k, v]) => [k, v - (byResource0[k] ?? 0)]).filter(([, v]) => v !== 0));
   return {
     allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99),
-    operatorCpuS: after.cpuS - cpuBefore, agentsCpuS: agentsAfter - agentsBefore,
+    operatorCpuS: after.cpuS - cpuBefore, agentsCpuS: agentsAfter - agentsBefore, apiserverCpuS: apiAfter - apiBefore,
     peakRssMb: Math.max(peakMb, after.peakMb, procStats(opPid).peakMb),
-    requests, quietWrites: quiet.writes, quietReads: quiet.reads,
+    requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource,
   };
+}
+
+// The operator's writes by method and resource so far (graft_kube_requests_total).
+function writesByResource(metricsText: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('graft_kube_requests_total{')) continue;
+    const method = /method="([A-Z]+)"/.exec(line)?.[1] ?? '';
+    if (method === 'GET') continue;
+    const key = `${method} ${/resource="([^"]*)"/.exec(line)?.[1] ?? ''}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
 }

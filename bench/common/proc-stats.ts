@@ -22,3 +22,10 @@ export function cpuSeconds(pids: Iterable<number | undefined>): number {
 
 // The machine's load average, printed beside every figure (the machine is shared).
 export const loadAverage = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+// CPU seconds of the sandbox's kube-apiserver and etcd together: the cost of the writes a
+// controller makes lands there, not in the controller.
+export function controlPlaneCpuS(sb: { cp: { pids(): Record<string, number | undefined> } }): number {
+  const p = sb.cp.pids();
+  return cpuSeconds([p['kube-apiserver'], p.etcd]);
+}

@@ -19,7 +19,7 @@ import { freePort, waitFor } from '../../src/sandbox/wait.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { Proc } from '../../test/support/process.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
-import { procStats } from '../common/proc-stats.js';
+import { controlPlaneCpuS, procStats } from '../common/proc-stats.js';
 import { delta, quietRequests, requestCounts, type ByVerb } from '../common/requests.js';
 import { pct } from '../common/stats.js';
 import { tinyAdapter } from '../common/tiny-adapter.js';
@@ -39,6 +39,8 @@ export function aibrixTools(): AibrixTools {
 
 export type AibrixResult = {
   allReadyS: number; p50S: number; p99S: number; controllerCpuS: number; peakRssMb: number;
+  // kube-apiserver and etcd together, over the same span.
+  apiserverCpuS: number;
   requests: ByVerb; quietWrites: number; quietReads: number; loadsSeen: number;
 };
 
@@ -92,7 +94,7 @@ export async function runAibrixShape(sb: Sandbox, tools: AibrixTools, o: { adapt
       return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok;
     }, 60_000, 200);
     const pid = ctrl.child.pid!;
-    const cpuBefore = procStats(pid).cpuS;
+    const cpuBefore = procStats(pid).cpuS, apiBefore = controlPlaneCpuS(sb);
     const reqBefore = await requestCounts(metricsUrl);
 
     say(`aibrix: applying ${o.adapters} ModelAdapters (replicas unset, a pod pair each)`);
@@ -128,13 +130,13 @@ export async function runAibrixShape(sb: Sandbox, tools: AibrixTools, o: { adapt
     await allReady;
     const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
     const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
-    const cpuAfter = procStats(pid).cpuS;
+    const cpuAfter = procStats(pid).cpuS, apiAfter = controlPlaneCpuS(sb);
     const requests = delta(reqBefore, await requestCounts(metricsUrl));
     const loadsSeen = await pods.loadedAdapters();
     say(`aibrix: quiet ${o.quietS} s`);
     const quiet = await quietRequests(metricsUrl, o.quietS);
     return {
-      allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99), controllerCpuS: cpuAfter - cpuBefore,
+      allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99), controllerCpuS: cpuAfter - cpuBefore, apiserverCpuS: apiAfter - apiBefore,
       peakRssMb: Math.max(peakMb, procStats(pid).peakMb), requests, quietWrites: quiet.writes, quietReads: quiet.reads, loadsSeen,
     };
   } finally {

@@ -24,21 +24,24 @@ async function main(): Promise<void> {
   // Room for both sides' pods: AIBrix's are deleted before Graft's start, but may still be going.
   const nodes = Array.from({ length: Math.ceil((2 * PODS) / gpus) }, (_, i) => ({ name: `gpu-node-${i + 1}`, podCIDR: `10.244.${i + 1}.0/24`, gpus }));
   say(`peers: starting the sandbox (${nodes.length} KWOK nodes); load ${loadAverage()}`);
-  const sb = await startSandbox({ graft: 'compiled', nodes });
+  // PROFILE=<dir>: the operator writes a V8 CPU profile there when it stops.
+  const operatorEnv = process.env.PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.PROFILE}` } : {};
+  const sb = await startSandbox({ graft: 'compiled', nodes, operatorEnv });
   try {
     const a = tools && await runAibrixShape(sb, tools, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, say });
     if (a) {
-      say(`aibrix: all Ready on 2 pods in ${a.allReadyS.toFixed(1)} s; per adapter p50 ${a.p50S.toFixed(2)} s, p99 ${a.p99S.toFixed(2)} s; controller CPU ${a.controllerCpuS.toFixed(1)} s, peak RSS ${a.peakRssMb.toFixed(0)} MB; `
+      say(`aibrix: all Ready on 2 pods in ${a.allReadyS.toFixed(1)} s; per adapter p50 ${a.p50S.toFixed(2)} s, p99 ${a.p99S.toFixed(2)} s; controller CPU ${a.controllerCpuS.toFixed(1)} s, API server and etcd CPU ${a.apiserverCpuS.toFixed(1)} s, peak RSS ${a.peakRssMb.toFixed(0)} MB; `
         + `adapters the simulators serve ${a.loadsSeen}; API requests by verb ${JSON.stringify(a.requests)}; quiet ${QUIET_S} s: ${a.quietWrites} writes, ${a.quietReads} reads; load ${loadAverage()}`);
     }
     const g = SIDES.includes('graft') ? await runGraftShape(sb, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, trace: process.env.TRACE, say }) : undefined;
     if (g) {
-      say(`graft: all Ready in ${g.allReadyS.toFixed(1)} s; per adapter p50 ${g.p50S.toFixed(2)} s, p99 ${g.p99S.toFixed(2)} s; operator CPU ${g.operatorCpuS.toFixed(1)} s, agents CPU ${g.agentsCpuS.toFixed(1)} s, peak RSS ${g.peakRssMb.toFixed(0)} MB; `
-        + `API requests by verb ${JSON.stringify(g.requests)}; quiet ${QUIET_S} s: ${g.quietWrites} writes, ${g.quietReads} reads; load ${loadAverage()}`);
+      say(`graft: all Ready in ${g.allReadyS.toFixed(1)} s; per adapter p50 ${g.p50S.toFixed(2)} s, p99 ${g.p99S.toFixed(2)} s; operator CPU ${g.operatorCpuS.toFixed(1)} s, agents CPU ${g.agentsCpuS.toFixed(1)} s, API server and etcd CPU ${g.apiserverCpuS.toFixed(1)} s, peak RSS ${g.peakRssMb.toFixed(0)} MB; `
+        + `API requests by verb ${JSON.stringify(g.requests)}; quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads; load ${loadAverage()}`);
     }
     if (a && g) {
       say(`peers: adapters=${ADAPTERS} loads=${ADAPTERS * 2} graft_s=${g.allReadyS.toFixed(1)} aibrix_s=${a.allReadyS.toFixed(1)} ratio=${(g.allReadyS / a.allReadyS).toFixed(2)} `
-        + `graft_cpu_s=${g.operatorCpuS.toFixed(1)} aibrix_cpu_s=${a.controllerCpuS.toFixed(1)} graft_quiet_writes=${g.quietWrites} aibrix_quiet_writes=${a.quietWrites}`);
+        + `graft_cpu_s=${g.operatorCpuS.toFixed(1)} aibrix_cpu_s=${a.controllerCpuS.toFixed(1)} graft_quiet_writes=${g.quietWrites} aibrix_quiet_writes=${a.quietWrites} `
+        + `graft_apiserver_cpu_s=${g.apiserverCpuS.toFixed(1)} aibrix_apiserver_cpu_s=${a.apiserverCpuS.toFixed(1)} graft_agents_cpu_s=${g.agentsCpuS.toFixed(1)}`);
     }
   } finally {
     await sb.stop();

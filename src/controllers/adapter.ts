@@ -24,6 +24,7 @@ export const DEFAULT_TIMING: AdapterTiming = {
   unloadTimeoutMs: 120_000,
   recheckMs: 2_000,
   pollMs: 1_000,
+  inFlightPerPod: 16,
   notReadyGraceMs: 60_000,
   baseModelWaitMs: 5 * 60_000,
 };

@@ -40,6 +40,14 @@ export class ControlPlane {
   private etcd?: Proc;
   private apiserver?: Proc;
   private others: Proc[] = [];
+
+  // The control plane's process ids by name (etcd, kube-apiserver, …), for benchmarks that read
+  // their CPU time.
+  pids(): Record<string, number | undefined> {
+    const out: Record<string, number | undefined> = {};
+    for (const p of [this.etcd, this.apiserver, ...this.others]) if (p) out[p.name] = p.child.pid;
+    return out;
+  }
   private apiserverArgs: string[] = [];
 
   constructor(readonly opts: ControlPlaneOptions) {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planActions } from '../../src/controllers/adapter/plan.js';
+import { admitActions, planActions, type AgentAction } from '../../src/controllers/adapter/plan.js';
 import { observeAdapter } from '../../src/controllers/adapter/status.js';
 import { ctx, down, entry, info, view, views } from './adapter-fixtures.js';
 
@@ -66,6 +66,17 @@ describe('planActions', () => {
   it('leaves unreachable pods alone and does not delete what is already unloading', () => {
     const acts = planActions([info('a')], new Map([['ns/a', ['p1', 'p2']]]), views(down('p1'), view('p2', entry('a', 'Loaded'), entry('old', 'Unloading'))));
     expect(acts).toEqual([]);
+  });
+});
+
+describe('admitActions', () => {
+  const put = (pod: string, name: string): AgentAction => ({ op: 'put', pod, name, source: `s3://b/${name}/`, reason: 'place' });
+  it('sends PUTs while a pod has fewer than the window in flight, in plan order, and every DELETE', () => {
+    const vs = views(view('p1', entry('x', 'Staging'), entry('y', 'Loading'), entry('z', 'Loaded'), entry('f', 'Failed')), view('p2'), down('p3'));
+    const planned: AgentAction[] = [put('p1', 'a'), put('p2', 'a'), put('p1', 'b'), { op: 'delete', pod: 'p1', name: 'old' }, put('p2', 'b'), put('p2', 'c'), put('p2', 'd'), put('p3', 'a')];
+    // p1 already has x and y in flight (Loaded and Failed do not count): one more fits in 3.
+    expect(admitActions(planned, vs, 3)).toEqual([put('p1', 'a'), put('p2', 'a'), { op: 'delete', pod: 'p1', name: 'old' }, put('p2', 'b'), put('p2', 'c'), put('p3', 'a')]);
+    expect(admitActions(planned, vs, 100)).toEqual(planned);
   });
 });
 

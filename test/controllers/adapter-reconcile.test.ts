@@ -23,7 +23,10 @@ class FakeAgents implements AgentApi {
   readonly held = new Map<string, Map<string, AgentAdapter>>();
   readonly calls: string[] = [];
   readonly down = new Set<string>();
+  // Slow: a PUT is answered Staging, as the real agent does, and stays so until finish().
+  slow = false;
   tick = 0;
+  finish() { for (const m of this.held.values()) for (const e of m.values()) if (e.state === 'Staging') e.state = 'Loaded'; }
   private at(pod: string) { if (!this.held.has(pod)) this.held.set(pod, new Map()); return this.held.get(pod)!; }
   private check(t: AgentTarget, op: string) {
     this.calls.push(`${op} ${t.pod}`);
@@ -37,7 +40,7 @@ class FakeAgents implements AgentApi {
     if (e && e.source === body.source && e.expectedDigest === body.digest) return e;
     const bad = body.source.includes('bad');
     const next: AgentAdapter = {
-      name, source: body.source, expectedDigest: body.digest, state: bad ? 'Failed' : 'Loaded', progress: { bytesDone: 0, bytesTotal: 0 }, attempts: bad ? 1 : 0,
+      name, source: body.source, expectedDigest: body.digest, state: bad ? 'Failed' : this.slow ? 'Staging' : 'Loaded', progress: { bytesDone: 0, bytesTotal: 0 }, attempts: bad ? 1 : 0,
       updatedAt: new Date(Date.UTC(2026, 10, 27, 10, 0, ++this.tick)).toISOString(),
       ...(bad ? { error: { reason: 'SafetensorsHeaderTooLarge' as const, message: 'the header is 200 MB' } } : { digest: `sha256:${(body.source.length % 10).toString().repeat(64)}`, rank: 8, bytes: 100 }),
     };
@@ -100,7 +103,7 @@ function world() {
     events: { event: (o, type, reason) => events.push(`${type} ${reason} ${o.metadata?.name}`) },
     metrics: new AdapterMetrics(new Registry()),
     memory: new ControllerMemory(),
-    timing: { unloadTimeoutMs: 120_000, recheckMs: 2_000, pollMs: 1_000, notReadyGraceMs: 60_000, baseModelWaitMs: 300_000 },
+    timing: { unloadTimeoutMs: 120_000, recheckMs: 2_000, pollMs: 1_000, inFlightPerPod: 16, notReadyGraceMs: 60_000, baseModelWaitMs: 300_000 },
   };
   const adapter = (name: string, spec: Record<string, unknown>, created = '2026-11-27T09:30:00Z'): Obj => ({
     apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter',
@@ -288,5 +291,30 @@ describe('reconcileAdapters', () => {
     await w.clock.advance(60_000); // the backoff has reached 32 s
     for (let i = 0; i < 3; i++) await w.pass();
     expect(w.cond('a', 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  it('sends a burst of Adapters in windows per pod, and writes each status as its own calls return (issue 13)', async () => {
+    const w = world();
+    w.state.bm.spec.adapters.maxPerPod = 100;
+    w.deps.timing.inFlightPerPod = 4;
+    w.agents.slow = true;
+    for (let i = 0; i < 20; i++) w.state.adapters.push(w.adapter(`a${String(i).padStart(2, '0')}`, { source: { uri: `s3://bkt/a${i}/` } }));
+    const puts = () => w.agents.calls.filter((c) => c.startsWith('put'));
+    const perPod = () => { const n = new Map<string, number>(); for (const c of puts()) { const pod = c.split(' ')[2]!; n.set(pod, (n.get(pod) ?? 0) + 1); } return n; };
+    await w.pass();
+    expect([...perPod().values()]).toEqual([4, 4, 4]);
+    // The status of an Adapter sent this pass already tells what its agents answered.
+    const sent = w.state.adapters.filter((a) => (a.status?.placements ?? []).some((p: any) => p.state === 'Staging'));
+    expect(sent.length).toBeGreaterThan(0);
+    expect(w.state.adapters.filter((a) => a.status?.placements?.length).length).toBe(20); // all placed
+    // Nothing finished: the window is full, nothing more is sent.
+    await w.pass();
+    expect(puts().length).toBe(12);
+    w.agents.finish();
+    await w.pass();
+    expect([...perPod().values()]).toEqual([8, 8, 8]);
+    for (let i = 0; i < 10; i++) { w.agents.finish(); await w.pass(); }
+    expect(puts().length).toBe(40); // each placement sent once
+    expect(w.state.adapters.every((a) => a.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True'))).toBe(true);
   });
 });

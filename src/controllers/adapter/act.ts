@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Limiter } from '../../util/limiter.js';
 import type { AgentApi, AgentTarget } from './agent-client.js';
 import { isAgentCallError } from './errors.js';
+import type { AgentView } from './model.js';
 import type { AgentAction } from './plan.js';
 
 // Failed agent calls are retried with a capped exponential backoff per pod, name and version, so
@@ -71,34 +72,60 @@ export function callKey(podUid: string, act: AgentAction): string {
   return act.op === 'put' ? `${podUid}|put|${act.name}|${act.source}#${act.digest ?? ''}` : `${podUid}|delete|${act.name}`;
 }
 
-export type ActResult = { sent: number; failed: number; skipped: number; keys: string[] };
+// Sends planned calls, each with the reconcile's signal: at most `perPod` at once to one pod (its
+// connection pool's size) and `total` at once overall. A PUT's answer is the agent's entry for
+// that name, and is folded into the pod's view, so the Adapter's report that follows says what the
+// agent now does (Staging, or Loaded from its cache) rather than what it did before the call.
+export class AgentCaller {
+  readonly keys: string[] = [];
+  sent = 0;
+  failed = 0;
+  skipped = 0;
+  private readonly all: Limiter;
+  private readonly byPod = new Map<string, Limiter>();
 
-// Sends the planned calls (at most `concurrency` at once), each with the reconcile's signal.
-export async function act(
-  agents: AgentApi, actions: readonly AgentAction[], targets: ReadonlyMap<string, AgentTarget & { uid: string }>,
-  backoff: CallBackoff, nowMs: number, signal: AbortSignal, log: Logger, concurrency = 16,
-): Promise<ActResult> {
-  const limiter = new Limiter(concurrency);
-  const result: ActResult = { sent: 0, failed: 0, skipped: 0, keys: [] };
-  await Promise.all(actions.map((a) => limiter.run(async () => {
-    const t = targets.get(a.pod);
+  constructor(
+    private readonly agents: AgentApi, private readonly targets: ReadonlyMap<string, AgentTarget & { uid: string }>,
+    private readonly views: Map<string, AgentView>, private readonly backoff: CallBackoff,
+    private readonly nowMs: number, private readonly signal: AbortSignal, private readonly log: Logger,
+    private readonly limits = { perPod: 4, total: 64 },
+  ) {
+    this.all = new Limiter(limits.total);
+  }
+
+  // Every call of `actions` (the calls of one Adapter, say), in parallel.
+  async run(actions: readonly AgentAction[]): Promise<void> {
+    await Promise.all(actions.map((a) => this.call(a)));
+  }
+
+  private async call(a: AgentAction): Promise<void> {
+    const t = this.targets.get(a.pod);
     if (!t) return;
     const key = callKey(t.uid, a);
-    result.keys.push(key);
-    if (!backoff.due(key, nowMs)) { result.skipped++; return; }
+    this.keys.push(key);
+    if (!this.backoff.due(key, this.nowMs)) { this.skipped++; return; }
+    let pod = this.byPod.get(a.pod);
+    if (!pod) { pod = new Limiter(this.limits.perPod); this.byPod.set(a.pod, pod); }
+    await pod.run(() => this.all.run(() => this.send(a, t, key)));
+  }
+
+  private async send(a: AgentAction, t: AgentTarget, key: string): Promise<void> {
+    const signal = this.signal;
     if (signal.aborted) return;
     try {
-      if (a.op === 'put') await agents.put(t, a.name, a.digest ? { source: a.source, digest: a.digest } : { source: a.source }, signal);
-      else await agents.delete(t, a.name, signal);
-      backoff.succeeded(key);
-      result.sent++;
+      if (a.op === 'put') {
+        const answer = await this.agents.put(t, a.name, a.digest ? { source: a.source, digest: a.digest } : { source: a.source }, signal);
+        const v = this.views.get(a.pod);
+        if (v?.reachable && answer?.name === a.name) v.adapters.set(a.name, answer);
+      } else await this.agents.delete(t, a.name, signal);
+      this.backoff.succeeded(key);
+      this.sent++;
     } catch (err) {
       if (signal.aborted) return;
-      result.failed++;
+      this.failed++;
       const refused = isAgentCallError(err) && err.refused;
-      backoff.failed(key, nowMs, (err as Error).message, refused);
-      log.warn({ err, pod: a.pod, adapter: a.name, op: a.op, code: isAgentCallError(err) ? err.code : undefined }, 'agent call failed');
+      this.backoff.failed(key, this.nowMs, (err as Error).message, refused);
+      this.log.warn({ err, pod: a.pod, adapter: a.name, op: a.op, code: isAgentCallError(err) ? err.code : undefined }, 'agent call failed');
     }
-  })));
-  return result;
+  }
 }

@@ -63,3 +63,29 @@ export function planActions(adapters: readonly AdapterInfo[], placements: Readon
   }
   return actions;
 }
+
+// Agent states in which a pod is still working on an adapter (a Failed one waits for its retry).
+const IN_FLIGHT = new Set(['Staging', 'Staged', 'Loading']);
+
+// The planned calls this pass sends: every DELETE, and PUTs while the pod has fewer than `perPod`
+// adapters in flight (what its agent is staging or loading, plus the PUTs admitted here), in plan
+// order (oldest Adapter first). A pass therefore stays short however many Adapters arrive at
+// once, and the next pass (which reports what the agents finished) comes soon; without the
+// window, a thousand new Adapters made one pass of thousands of calls before any became Ready.
+// The PUTs left out are planned again by the next pass.
+export function admitActions(actions: readonly AgentAction[], views: ReadonlyMap<string, AgentView>, perPod: number): AgentAction[] {
+  const inFlight = new Map<string, number>();
+  for (const [pod, v] of views) {
+    if (!v.reachable) continue;
+    let n = 0;
+    for (const e of v.adapters.values()) if (IN_FLIGHT.has(e.state)) n++;
+    inFlight.set(pod, n);
+  }
+  return actions.filter((a) => {
+    if (a.op === 'delete') return true;
+    const n = inFlight.get(a.pod) ?? 0;
+    if (n >= perPod) return false;
+    inFlight.set(a.pod, n + 1);
+    return true;
+  });
+}

@@ -3,21 +3,22 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../runtime/clock.js';
 import type { ReconcileResult } from '../../runtime/controller.js';
 import type { EventRecorder } from '../../runtime/events.js';
-import type { KubeObject } from '../../runtime/object.js';
+import { keyOf, type KubeObject } from '../../runtime/object.js';
+import { Limiter } from '../../util/limiter.js';
 import type { BaseModelRef } from '../../security/keys.js';
-import { act, callKey } from './act.js';
+import { AgentCaller, callKey } from './act.js';
 import type { AgentApi, AgentTarget } from './agent-client.js';
 import type { ControllerMemory } from './memory.js';
 import type { AdapterMetrics } from './metrics.js';
 import type { AgentView, ServingPod } from './model.js';
 import { observeAgents } from './observe.js';
-import { planActions, type AgentAction } from './plan.js';
+import { admitActions, planActions, type AgentAction } from './plan.js';
 import { currentPlacements, NO_PLACEMENT, placeAdapters } from './placement.js';
 import { podSlots, servingPods } from './pods.js';
 import type { AdapterReader, AdapterWriter, StatusStore } from './ports.js';
-import { placementCounts, reportAll, WAITING_REASONS } from './report.js';
+import { placementCounts, reporter, WAITING_REASONS, type Report } from './report.js';
 import { wanted, type Wanted } from './spec.js';
-import { ensureFinalizers, statusOf, writeReports } from './write.js';
+import { ensureFinalizers, statusOf, writeReport } from './write.js';
 
 export { UNLOAD_FINALIZER } from './write.js';
 
@@ -29,6 +30,9 @@ export type AdapterTiming = {
   recheckMs: number;
   // How often agents are read while something is still moving.
   pollMs: number;
+  // At most this many adapters in flight (staging or loading) per pod; more PUTs wait for the
+  // next pass (admitActions).
+  inFlightPerPod: number;
   // How long a pod may be NotReady (or its agent unreachable) before its placements move.
   notReadyGraceMs: number;
   // How long an Adapter waits for a missing BaseModel before it is Stalled (BaseModelNotFound).
@@ -88,14 +92,14 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   const live = want.set.infos.filter((i) => !i.deleting);
   const placement = want.spec ? placeAdapters(live, slots, currentPlacements(adapters, statusOfA), want.spec.adapters.maxPerPod) : NO_PLACEMENT;
 
-  // Act. Without a usable BaseModel only deleted Adapters are unloaded; the rest stay as they are.
-  const actions = planActions(want.set.infos, placement.placements, views).filter((a) => !!want.spec || unloadsDeleted(want, a));
-  const acted = await act(deps.agents, actions, targets, mem.backoff, now, signal, log);
-  const calls = new Set(acted.keys);
-  mem.backoff.retain((k) => calls.has(k));
-
-  // Report.
-  const reports = reportAll({
+  // Act and report, Adapter by Adapter: each one's calls, then its status from what the agents
+  // answered, so a status is written as soon as that Adapter's own calls return. PUTs go out
+  // within a window per pod (admitActions), which keeps a pass short when many Adapters arrive.
+  // Without a usable BaseModel only deleted Adapters are unloaded; the rest stay as they are.
+  const planned = planActions(want.set.infos, placement.placements, views).filter((a) => !!want.spec || unloadsDeleted(want, a));
+  const actions = admitActions(planned, views, t.inFlightPerPod);
+  const caller = new AgentCaller(deps.agents, targets, views, mem.backoff, now, signal, log);
+  const report = reporter({
     adapters, wanted: want, baseModelName: bmName, placement, views, slots, statusOf: statusOfA, nowMs: now,
     callError: (a, pod) => {
       const target = targets.get(pod);
@@ -103,14 +107,30 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
     },
     unloadTimeoutMs: t.unloadTimeoutMs, baseModelWaitMs: t.baseModelWaitMs,
   });
-  await writeReports(deps, reports, mem, now, signal, log);
+  const callsOf = groupByName(actions);
+  const infoByKey = new Map(want.set.infos.map((i) => [i.key, i]));
+  const writes = new Limiter(16);
+  const reports = await Promise.all(adapters.map(async (a): Promise<[KubeObject, Report]> => {
+    const name = infoByKey.get(keyOf(a))?.servedName;
+    const mine = name === undefined ? undefined : callsOf.get(name);
+    if (mine) { callsOf.delete(name!); await caller.run(mine); }
+    const r = report(a);
+    await writes.run(() => writeReport(deps, a, r, mem, now, signal, log), signal);
+    return [a, r];
+  }));
+  // Copies no Adapter of this BaseModel claims (orphans from before a restart).
+  await caller.run([...callsOf.values()].flat());
+  const calls = new Set(caller.keys);
+  mem.backoff.retain((k) => calls.has(k));
   deps.metrics.setPlacements(bmKey, placementCounts(reports));
 
   // Next pass: soon while anything moves, else a cheap recheck; never later than a deadline.
-  const moving = actions.length > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
+  const moving = planned.length > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
   const deadline = Math.min(slots.nextChange ?? Infinity, mem.backoff.nextRetry(calls) ?? Infinity, ...reports.map(([, r]) => (r.kind === 'status' ? r.nextChange ?? Infinity : Infinity)));
   if (!moving) mem.last = { fingerprint, validUntil: deadline };
-  return { requeueAfter: Math.min(moving ? t.pollMs : t.recheckMs, Math.max(50, deadline - now)) };
+  // While moving, the next pass starts pollMs after this one started, not after it ended.
+  const poll = Math.max(50, t.pollMs - (deps.clock.now() - now));
+  return { requeueAfter: Math.min(moving ? poll : t.recheckMs, Math.max(50, deadline - now)) };
 }
 
 function targetsOf(pods: readonly ServingPod[], baseModel: BaseModelRef, tls: boolean): Map<string, Target> {
@@ -133,4 +153,10 @@ function fingerprintOf(bm: KubeObject | undefined, adapters: readonly KubeObject
     h.update(JSON.stringify([pod, [...v.adapters.values()].map((e) => [e.name, e.state, e.source, e.expectedDigest, e.digest, e.updatedAt, e.error?.reason])]));
   }
   return h.digest('hex');
+}
+
+function groupByName(actions: readonly AgentAction[]): Map<string, AgentAction[]> {
+  const out = new Map<string, AgentAction[]>();
+  for (const a of actions) { const l = out.get(a.name); if (l) l.push(a); else out.set(a.name, [a]); }
+  return out;
 }

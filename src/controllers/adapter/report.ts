@@ -98,25 +98,26 @@ export type ReportAllInput = {
   baseModelWaitMs: number;
 };
 
-// Every Adapter's report, from what the agents reported before this pass's calls (the next pass
-// sees their effect).
-export function reportAll(i: ReportAllInput): Array<[KubeObject, Report]> {
+// One Adapter's report from what the agents report now: `views` as observed at the start of the
+// pass, with the answers of this pass's calls folded in by the caller (so an Adapter whose PUTs
+// just returned reports them). Shared facts (ready pods, infos by key) are computed once.
+export function reporter(i: ReportAllInput): (a: KubeObject) => Report {
   const { set, spec } = i.wanted;
   const infoByKey = new Map(set.infos.map((x) => [x.key, x]));
   const readyPods = new Set(i.slots.ready.map((p) => p.name));
   const waitingForPods = i.slots.grace.length > 0 || i.slots.ready.length < (spec?.replicas ?? 0);
-  return i.adapters.map((a) => {
+  return (a) => {
     const key = keyOf(a);
     const info = infoByKey.get(key);
     const placed = i.placement.placements.get(key) ?? [];
     const callErrors = new Map<string, { message: string; refused: boolean }>();
     if (info && !info.deleting) for (const pod of placed) { const e = i.callError(info, pod); if (e) callErrors.set(pod, e); }
-    return [a, decideReport({
+    return decideReport({
       obj: a, key, info, refusal: set.refused.get(key), handedOver: set.handedOver.has(key), baseModel: i.wanted.baseModel, baseModelName: i.baseModelName,
       placed, shortfall: i.placement.unschedulable.get(key), views: i.views, previous: i.statusOf(a), nowMs: i.nowMs,
       ctx: { readyPods, waitingForPods, baseModelReplicas: spec?.replicas ?? 0, callErrors }, unloadTimeoutMs: i.unloadTimeoutMs, baseModelWaitMs: i.baseModelWaitMs,
-    })];
-  });
+    });
+  };
 }
 
 // Placements by state over every report, for the graft_adapter_placements gauge.

@@ -67,8 +67,3 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
     mem.ready.set(uid, { digest: r.fields.digest, generation: a.metadata?.generation });
   }
 }
-
-export async function writeReports(d: WriteDeps, reports: ReadonlyArray<[KubeObject, Report]>, mem: BaseModelMemory, nowMs: number, signal: AbortSignal, log: Logger, concurrency = 16): Promise<void> {
-  const limiter = new Limiter(concurrency);
-  await Promise.all(reports.map(([a, r]) => limiter.run(() => writeReport(d, a, r, mem, nowMs, signal, log), signal)));
-}
