@@ -10,6 +10,8 @@ import { Limiter } from '../../src/util/limiter.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
 import { controlPlaneCpuS, cpuSeconds, procStats } from './proc-stats.js';
 import { delta, quietRequests, requestCounts, type ByVerb } from './requests.js';
+import { AdapterKind } from '../../src/controllers/kinds.js';
+import { ReadyWatch } from './ready-watch.js';
 import { pct } from './stats.js';
 import { tinyAdapter } from './tiny-adapter.js';
 import { ShapeTrace } from './trace.js';
@@ -66,18 +68,18 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const t0 = Date.now();
   const created = new Map<string, number>();
   // Watched from the first create on, so an Adapter Ready while others are still applied counts then.
-  const readyAt = new Map<string, number>();
+  const watch = new ReadyWatch(sb.cp.kubeConfig, AdapterKind, ns, adapterReady);
+  await watch.start();
+  const readyAt = watch.readyAt;
   let peakMb = 0, lastPrint = 0;
   const allReady = waitFor('every Adapter Ready', async () => {
-    const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${ns}/adapters`)).body as Obj).items as Obj[];
     const now = Date.now();
-    for (const a of list) if (!readyAt.has(a.metadata.name) && adapterReady(a)) readyAt.set(a.metadata.name, now);
-    if (trace) { trace.observe(list, now, adapterReady); trace.metrics(await sb.operator.metrics(), now); }
+    if (trace) { trace.observe(watch.list(), now, adapterReady); trace.metrics(await sb.operator.metrics(), now); }
     peakMb = Math.max(peakMb, procStats(opPid).peakMb);
     if (now - lastPrint > 5000) { say(`graft: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${o.adapters} Ready`); lastPrint = now; }
     return readyAt.size === o.adapters;
   }, 900_000, 250);
-  allReady.catch(() => undefined); // awaited below
+  allReady.finally(() => watch.stop()).catch(() => undefined); // awaited below
   await Promise.all(Array.from({ length: o.adapters }, async (_, i) => {
     await lim.acquire();
     try {

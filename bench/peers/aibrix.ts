@@ -21,6 +21,8 @@ import { Proc } from '../../test/support/process.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
 import { controlPlaneCpuS, procStats } from '../common/proc-stats.js';
 import { delta, quietRequests, requestCounts, type ByVerb } from '../common/requests.js';
+import { kind } from '../../src/runtime/object.js';
+import { ReadyWatch } from '../common/ready-watch.js';
 import { pct } from '../common/stats.js';
 import { tinyAdapter } from '../common/tiny-adapter.js';
 import { startVllmPods, type VllmPods } from './vllm-pods.js';
@@ -102,18 +104,18 @@ export async function runAibrixShape(sb: Sandbox, tools: AibrixTools, o: { adapt
     const t0 = Date.now();
     const created = new Map<string, number>();
     // Watched from the first create on, as on Graft's side (bench/common/graft-shape.ts).
-    const readyAt = new Map<string, number>();
+    const watch = new ReadyWatch(sb.cp.kubeConfig, kind('model.aibrix.ai/v1alpha1', 'ModelAdapter', 'modeladapters'), ns, maReady);
+    await watch.start();
+    const readyAt = watch.readyAt;
     let peakMb = 0, lastPrint = 0;
     const allReady = waitFor('every ModelAdapter Ready on 2 pods', async () => {
       if (!ctrl!.running) throw new Error(`AIBrix controller exited:\n${ctrl!.output.slice(-4000)}`);
-      const list = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/model.aibrix.ai/v1alpha1/namespaces/${ns}/modeladapters`)).body as Obj).items as Obj[];
       const now = Date.now();
-      for (const a of list) if (!readyAt.has(a.metadata.name) && maReady(a)) readyAt.set(a.metadata.name, now);
       peakMb = Math.max(peakMb, procStats(pid).peakMb);
       if (now - lastPrint > 5000) { say(`aibrix: [${((now - t0) / 1000).toFixed(0)} s] ${readyAt.size}/${o.adapters} Ready`); lastPrint = now; }
       return readyAt.size === o.adapters;
     }, 900_000, 250);
-    allReady.catch(() => undefined); // awaited below
+    allReady.finally(() => watch.stop()).catch(() => undefined);
     await Promise.all(Array.from({ length: o.adapters }, async (_, i) => {
       await lim.acquire();
       try {

@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   const nodes = Array.from({ length: Math.ceil((2 * PODS) / gpus) }, (_, i) => ({ name: `gpu-node-${i + 1}`, podCIDR: `10.244.${i + 1}.0/24`, gpus }));
   say(`peers: starting the sandbox (${nodes.length} KWOK nodes); load ${loadAverage()}`);
   // PROFILE=<dir>: the operator writes a V8 CPU profile there when it stops.
-  const operatorEnv = process.env.PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.PROFILE}` } : {};
-  const sb = await startSandbox({ graft: 'compiled', nodes, operatorEnv });
+  const operatorNodeArgs = process.env.PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE}`] : [];
+  const sb = await startSandbox({ graft: 'compiled', nodes, operatorNodeArgs });
   try {
     const a = tools && await runAibrixShape(sb, tools, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, say });
     if (a) {

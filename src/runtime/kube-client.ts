@@ -1,7 +1,8 @@
 import {
   HttpMethod, PatchStrategy, ServerConfiguration, createConfiguration, setHeaderOptions,
-  type ApiConstructor, type ApiType, type Configuration, type KubeConfig,
+  type ApiConstructor, type ApiType, type Configuration, type KubeConfig, type RequestContext,
 } from '@kubernetes/client-node';
+import { ReusedConnections } from './connections.js';
 import { countingHttpLibrary, type RecordRequest } from './request-counting.js';
 import { RuntimeWatch } from './watch.js';
 import {
@@ -70,15 +71,34 @@ export class KubeClient {
    */
   leaseGuard?: () => void;
 
+  // One keep-alive connection pool for every request of this client (connections.ts).
+  private readonly connections = new ReusedConnections();
+
   constructor(readonly kubeConfig: KubeConfig, private readonly record: RecordRequest = () => {}) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster: set current-context or pass --kubeconfig');
     this.server = cluster.server.replace(/\/+$/, '');
+    const connections = this.connections;
+    // The kubeconfig's authentication (headers, TLS material, read afresh each time), sent over
+    // the kept connections instead of a new agent per request.
+    const auth = {
+      getName: () => kubeConfig.getName(),
+      async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
+        await kubeConfig.applySecurityAuthentication(ctx);
+        const fresh = ctx.getAgent();
+        if (fresh) ctx.setAgent(connections.reuse(fresh));
+      },
+    };
     this.configuration = createConfiguration({
       baseServer: new ServerConfiguration(this.server, {}),
-      authMethods: { default: kubeConfig },
+      authMethods: { default: auth },
       httpApi: countingHttpLibrary(createConfiguration().httpApi, record),
     });
+  }
+
+  /** Closes the kept connections (the process is stopping). */
+  close(): void {
+    this.connections.close();
   }
 
   /** A typed client-node API (CoreV1Api, …) on the counted transport. */
@@ -123,7 +143,7 @@ export class KubeClient {
       ctx.setBody(JSON.stringify(opts.body));
     }
     if (opts.signal) ctx.setSignal(opts.signal);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
+    await this.configuration.authMethods.default!.applySecurityAuthentication(ctx);
     const resp = await this.configuration.httpApi.send(ctx).toPromise();
     const text = await resp.body.text();
     let parsed: unknown = undefined;

@@ -231,6 +231,7 @@ export class Manager {
     this.setLeading(false);
     await this.events.stop();
     await this.http.close();
+    this.client.close();
     this.log.info('shut down');
   }
 

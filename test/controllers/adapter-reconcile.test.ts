@@ -295,7 +295,7 @@ describe('reconcileAdapters', () => {
 
   it('sends a burst of Adapters in windows per pod, and writes each status as its own calls return (issue 13)', async () => {
     const w = world();
-    w.state.bm.spec.adapters.maxPerPod = 100;
+    w.state.bm!.spec.adapters.maxPerPod = 100;
     w.deps.timing.inFlightPerPod = 4;
     w.agents.slow = true;
     for (let i = 0; i < 20; i++) w.state.adapters.push(w.adapter(`a${String(i).padStart(2, '0')}`, { source: { uri: `s3://bkt/a${i}/` } }));

@@ -14,11 +14,12 @@ export type OperatorProc = {
 const repoRoot = join(import.meta.dirname, '..', '..');
 
 // `graft operator` as a separate process, as it runs in a cluster, against a test control plane.
-export async function startOperator(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, from: 'source' | 'compiled' = 'source'): Promise<OperatorProc> {
+// nodeArgs go to node itself (a benchmark's --cpu-prof, which NODE_OPTIONS does not take).
+export async function startOperator(kubeconfig: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, from: 'source' | 'compiled' = 'source', nodeArgs: string[] = []): Promise<OperatorProc> {
   const metricsPort = await freePort(), healthPort = await freePort();
   const [cmd, ...pre] = graftCommand(repoRoot, from);
   const proc = new Proc('operator', cmd, [
-    ...pre, 'operator', '--kubeconfig', kubeconfig,
+    ...nodeArgs, ...pre, 'operator', '--kubeconfig', kubeconfig,
     '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`,
     ...args,
   ], { env: { GRAFT_LOG_LEVEL: 'info', ...env } });

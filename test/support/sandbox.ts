@@ -40,8 +40,8 @@ export type Sandbox = {
 
 export type SandboxOptions = {
   agentEnv?: NodeJS.ProcessEnv; operatorArgs?: string[];
-  // Extra environment for the operator process (a benchmark's NODE_OPTIONS=--cpu-prof, for one).
-  operatorEnv?: NodeJS.ProcessEnv; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string>;
+  // Arguments for the node process that runs the operator (a benchmark's --cpu-prof, for one).
+  operatorNodeArgs?: string[]; graft?: 'source' | 'compiled'; nodes?: FakeNode[]; s3Port?: number; s3SecretName?: string; operatorKubeconfig?: (cp: ControlPlane) => Promise<string>;
   // false: no `graft operator` process of the sandbox's own (an install test's operator runs as a pod).
   operator?: boolean;
   // false: the CRDs are not installed (the chart or install.yaml brings them).
@@ -73,7 +73,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox |
   if (secret.status !== 201) throw new Error(`creating s3-creds: ${secret.text}`);
   const args = ['--agent-image', GRAFT_IMAGE, '--sync-period', '30s', ...(opts.operatorArgs ?? ['--leader-elect=false'])];
   const operatorKubeconfig = opts.operatorKubeconfig ? await opts.operatorKubeconfig(cp) : cp.kubeconfigPath;
-  let operator = opts.operator === false ? undefined as unknown as OperatorProc : await startOperator(operatorKubeconfig, args, opts.operatorEnv ?? {}, from);
+  let operator = opts.operator === false ? undefined as unknown as OperatorProc : await startOperator(operatorKubeconfig, args, {}, from, opts.operatorNodeArgs);
   const sb: Sandbox = {
     cp, gw, runner, graftPods, operator,
     async upload(fixture, bucket, prefix, edit) {
@@ -88,7 +88,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox |
     },
     async restartOperator() {
       await sb.operator.stop();
-      operator = await startOperator(operatorKubeconfig, args, opts.operatorEnv ?? {}, from);
+      operator = await startOperator(operatorKubeconfig, args, {}, from, opts.operatorNodeArgs);
       sb.operator = operator;
     },
     async stop() {

@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { z } from 'zod';
 import { AdapterList, AdapterStatus, type PutAdapterBody } from '../../contracts/agent-api.js';
 import { AGENT_PORT } from '../../contracts/names.js';
@@ -73,9 +74,11 @@ export class AgentClient implements AgentApi {
     const have = this.pools.get(id);
     if (have && have.tls === t.tls) return have.agent;
     have?.agent.destroy();
-    const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 4, maxFreeSockets: 2, timeout: 60_000 };
+    // As many kept sockets as the calls sent at once to one pod (act.ts), so a burst does not
+    // close and reopen connections; one SecureContext for the pool, not one per connection.
+    const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 4, maxFreeSockets: 4, timeout: 60_000 };
     const agent = t.tls
-      ? new HttpsAgent({ ...common, ca: this.opts.keyRing.agentTls(t.baseModel).certPem, servername: agentServerName(t.baseModel) })
+      ? new HttpsAgent({ ...common, secureContext: createSecureContext({ ca: this.opts.keyRing.agentTls(t.baseModel).certPem }), servername: agentServerName(t.baseModel) })
       : new HttpAgent(common);
     this.pools.set(id, { tls: t.tls, agent });
     return agent;
