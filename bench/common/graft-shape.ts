@@ -3,6 +3,8 @@
 // Measures time from the first create to the last Ready, the operator's and the agents' CPU, and
 // the operator's API requests, then its requests in a quiet period. bench/peers runs it beside
 // AIBrix; it is the same workload as bench/scale.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
@@ -28,6 +30,10 @@ export type GraftShapeResult = {
   requests: ByVerb; quietWrites: number; quietReads: number;
   // The quiet period's writes by method and resource (graft_kube_requests_total), when any.
   quietByResource: Record<string, number>;
+  // Writes by method and resource until all were Ready.
+  writesByResource: Record<string, number>;
+  // Passes per controller until all were Ready, by result (controller_runtime_reconcile_total).
+  reconciles: Record<string, number>;
 };
 
 // trace: a file to write the run's trace to (trace.ts), with its summary printed.
@@ -64,6 +70,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const agentPids = () => [...sb.runner.pods.values()].map((p) => p.agent.child.pid);
   const cpuBefore = procStats(opPid).cpuS, agentsBefore = cpuSeconds(agentPids()), apiBefore = controlPlaneCpuS(sb);
   const reqBefore = await requestCounts(sb.operator.metricsUrl);
+  const reconcilesBefore = reconcileCounts(await sb.operator.metrics()), writesBefore = writesByResource(await sb.operator.metrics());
   say(`graft: applying ${o.adapters} Adapters (replicas 2)`);
   const t0 = Date.now();
   const created = new Map<string, number>();
@@ -98,6 +105,14 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
   const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids()), apiAfter = controlPlaneCpuS(sb);
   const requests = delta(reqBefore, await requestCounts(sb.operator.metricsUrl));
+  const metricsAfter = await sb.operator.metrics();
+  // KEEP=<dir>: the operator's metrics at the last Ready, and the end of its log, for a closer look.
+  if (process.env.KEEP) {
+    await writeFile(join(process.env.KEEP, 'operator-metrics.txt'), metricsAfter);
+    await writeFile(join(process.env.KEEP, 'operator.log'), sb.operator.proc.output);
+  }
+  const reconciles = deltaOf(reconcilesBefore, reconcileCounts(metricsAfter));
+  const writes = deltaOf(writesBefore, writesByResource(metricsAfter));
   if (trace) {
     for (const line of trace.summary(t0)) say(line);
     await trace.write(o.trace!, t0);
@@ -107,12 +122,12 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const byResource0 = writesByResource(await sb.operator.metrics());
   const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS);
   const byResource1 = writesByResource(await sb.operator.metrics());
-  const quietByResource = Object.fromEntries(Object.entries(byResource1).map(([k, v]) => [k, v - (byResource0[k] ?? 0)]).filter(([, v]) => v !== 0));
+  const quietByResource = deltaOf(byResource0, byResource1);
   return {
     allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99),
     operatorCpuS: after.cpuS - cpuBefore, agentsCpuS: agentsAfter - agentsBefore, apiserverCpuS: apiAfter - apiBefore,
     peakRssMb: Math.max(peakMb, after.peakMb, procStats(opPid).peakMb),
-    requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource,
+    requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource, writesByResource: writes, reconciles,
   };
 }
 
@@ -128,3 +143,17 @@ function writesByResource(metricsText: string): Record<string, number> {
   }
   return out;
 }
+
+// Passes by controller and result so far.
+function reconcileCounts(metricsText: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('controller_runtime_reconcile_total{')) continue;
+    const key = `${/controller="([^"]*)"/.exec(line)?.[1]} ${/result="([^"]*)"/.exec(line)?.[1]}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
+const deltaOf = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]).filter(([, v]) => v !== 0));

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     const g = SIDES.includes('graft') ? await runGraftShape(sb, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, trace: process.env.TRACE, say }) : undefined;
     if (g) {
       say(`graft: all Ready in ${g.allReadyS.toFixed(1)} s; per adapter p50 ${g.p50S.toFixed(2)} s, p99 ${g.p99S.toFixed(2)} s; operator CPU ${g.operatorCpuS.toFixed(1)} s, agents CPU ${g.agentsCpuS.toFixed(1)} s, API server and etcd CPU ${g.apiserverCpuS.toFixed(1)} s, peak RSS ${g.peakRssMb.toFixed(0)} MB; `
-        + `API requests by verb ${JSON.stringify(g.requests)}; quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads; load ${loadAverage()}`);
+        + `API requests by verb ${JSON.stringify(g.requests)}, writes by resource ${JSON.stringify(g.writesByResource)}; quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads; passes ${JSON.stringify(g.reconciles)}; load ${loadAverage()}`);
     }
     if (a && g) {
       say(`peers: adapters=${ADAPTERS} loads=${ADAPTERS * 2} graft_s=${g.allReadyS.toFixed(1)} aibrix_s=${a.allReadyS.toFixed(1)} ratio=${(g.allReadyS / a.allReadyS).toFixed(2)} `

@@ -26,6 +26,7 @@ export const DEFAULT_TIMING: AdapterTiming = {
   pollMs: 1_000,
   inFlightPerPod: 16,
   notReadyGraceMs: 60_000,
+  readFailureHoldMs: 10_000,
   baseModelWaitMs: 5 * 60_000,
 };
 export const DEFAULT_UNLOAD_TIMEOUT_MS = DEFAULT_TIMING.unloadTimeoutMs;

@@ -98,7 +98,7 @@ export class Manager {
     this.identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
     this.namespaces = opts.namespaces?.length ? [...new Set(opts.namespaces)] : undefined;
     this.metrics = new OperatorMetrics({ processMetrics: true });
-    this.client = new KubeClient(opts.kubeConfig, (m, h, c) => this.metrics.request(m, h, c));
+    this.client = new KubeClient(opts.kubeConfig, (m, h, c, s) => this.metrics.request(m, h, c, s));
     this.client.instrumentKubeConfig();
     this.events = new SeriesEventRecorder({ sink: new KubeEventSink(this.client), instance: this.identity, clock: this.clock, logger: this.log });
     this.http = new OperatorHttpServer({

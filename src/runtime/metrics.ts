@@ -37,6 +37,7 @@ export class OperatorMetrics {
   readonly queueRetries: Counter<'name'>;
   readonly restRequests: Counter<'code' | 'method' | 'host'>;
   readonly kubeRequests: Counter<'code' | 'method' | 'resource'>;
+  readonly kubeRequestSeconds: Histogram<'method' | 'resource'>;
   readonly leaderStatus: Gauge<'name'>;
   readonly informerRestarts: Counter<'kind'>;
 
@@ -55,6 +56,10 @@ export class OperatorMetrics {
     this.queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers });
     this.restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests to the Kubernetes API, partitioned by status code, method, and host', labelNames: ['code', 'method', 'host'], registers });
     this.kubeRequests = new Counter({ name: 'graft_kube_requests_total', help: 'Requests to the Kubernetes API by status code, method and resource (leases, configmaps, adapters/status, ...)', labelNames: ['code', 'method', 'resource'], registers });
+    this.kubeRequestSeconds = new Histogram({
+      name: 'graft_kube_request_duration_seconds', help: 'Seconds until the Kubernetes API answered a request (watches aside), by method and resource',
+      labelNames: ['method', 'resource'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers,
+    });
     this.leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', labelNames: ['name'], registers });
     this.informerRestarts = new Counter({ name: 'graft_informer_restarts_total', help: 'Times an informer was restarted after an error', labelNames: ['kind'], registers });
   }
@@ -75,9 +80,11 @@ export class OperatorMetrics {
   }
 
   /** Records one API request; `code` is the HTTP status, or '<error>' when no answer came. */
-  request(method: string, url: string, code: number | '<error>'): void {
+  request(method: string, url: string, code: number | '<error>', seconds?: number): void {
     const m = method.toUpperCase();
     this.restRequests.labels({ code: String(code), method: m, host: hostOf(url) }).inc();
-    this.kubeRequests.labels({ code: String(code), method: m, resource: resourceOf(url) }).inc();
+    const resource = resourceOf(url);
+    this.kubeRequests.labels({ code: String(code), method: m, resource }).inc();
+    if (seconds !== undefined) this.kubeRequestSeconds.labels({ method: m, resource }).observe(seconds);
   }
 }

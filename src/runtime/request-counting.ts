@@ -5,8 +5,11 @@ import { Observable, type HttpLibrary } from '@kubernetes/client-node';
 // client-node sends through its own fetch call, in watch.ts. A quiet steady state is then provable from the
 // counter: no PATCH/PUT/POST/DELETE while nothing changes.
 
-/** Called once per request with its method, full URL and status code ('<error>' when none came). */
-export type RecordRequest = (method: string, url: string, code: number | '<error>') => void;
+/**
+ * Called once per request with its method, full URL, status code ('<error>' when none came) and,
+ * for requests that are not watches, the seconds until the answer's headers arrived.
+ */
+export type RecordRequest = (method: string, url: string, code: number | '<error>', seconds?: number) => void;
 
 export function hostOf(url: string): string {
   try { return new URL(url).host; } catch { return ''; }
@@ -34,9 +37,11 @@ export function countingHttpLibrary(inner: HttpLibrary, record: RecordRequest): 
     send(ctx) {
       const method = String(ctx.getHttpMethod());
       const url = ctx.getUrl();
+      const t0 = performance.now();
+      const seconds = () => (performance.now() - t0) / 1000;
       const sent = inner.send(ctx).toPromise().then(
-        (resp) => { record(method, url, resp.httpStatusCode); return resp; },
-        (err: unknown) => { record(method, url, '<error>'); throw err; },
+        (resp) => { record(method, url, resp.httpStatusCode, seconds()); return resp; },
+        (err: unknown) => { record(method, url, '<error>', seconds()); throw err; },
       );
       return new Observable(sent);
     },

@@ -105,4 +105,24 @@ describe('AgentClient', () => {
     expect(errors).toEqual(expect.arrayContaining(['tls', 'http_400', 'http_503', 'bad_answer', 'timeout']));
     expect(errors).not.toContain('aborted');
   });
+
+  it('reads again once when a kept connection was reset as it was reused', async () => {
+    let first = true;
+    const resetting = createHttpServer((req, res) => {
+      if (first) { first = false; req.socket.destroy(); return; } // as an agent closing an idle connection
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ adapters: [entry('a', 'Loaded')] }));
+    });
+    await new Promise<void>((r) => resetting.listen(0, '127.0.0.1', r));
+    try {
+      const got = await client.list(target(resetting, false), signal);
+      expect([...got.keys()]).toEqual(['a']);
+      first = true;
+      // A PUT is not sent twice: the reset is its answer.
+      await expect(client.put(target(resetting, false), 'a', { source: 's3://b/a/' }, signal)).rejects.toMatchObject({ code: 'network' });
+    } finally {
+      resetting.closeAllConnections();
+      await new Promise<void>((r) => resetting.close(() => r()));
+    }
+  });
 });
+

@@ -46,7 +46,11 @@ export class AgentClient implements AgentApi {
   constructor(private readonly opts: AgentClientOptions) {}
 
   async list(t: AgentTarget, signal: AbortSignal): Promise<Map<string, AgentAdapter>> {
-    const body = await this.call(t, 'GET', '/v1/adapters', undefined, AdapterList, signal);
+    const get = () => this.call(t, 'GET', '/v1/adapters', undefined, AdapterList, signal);
+    // A kept connection the agent closed just as it was reused fails at once with a reset: the
+    // read is sent again once on a fresh one, as HTTP clients do for idempotent requests, rather
+    // than calling a healthy pod unreachable for a pass.
+    const body = await get().catch((err: unknown) => { if (isReset(err)) return get(); throw err; });
     return new Map(body.adapters.map((a) => [a.name, a as AgentAdapter]));
   }
 
@@ -162,6 +166,12 @@ export class AgentClient implements AgentApi {
     if (code !== 'aborted') this.opts.onError?.(code);
     return new AgentCallError(code, message, cause === undefined ? undefined : { cause });
   }
+}
+
+function isReset(err: unknown): boolean {
+  if (!(err instanceof AgentCallError) || err.code !== 'network') return false;
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test((err.cause as Error | undefined)?.message ?? '');
 }
 
 function hostOf(address: string): string {

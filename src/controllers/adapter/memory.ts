@@ -1,4 +1,5 @@
 import { CallBackoff, type CallBackoffOptions } from './act.js';
+import type { RecentViews } from './observe.js';
 
 // What the controller remembers between passes of one BaseModel, none of which the API holds:
 // since when each pod's agent has been unreachable, since when the BaseModel has been missing,
@@ -12,6 +13,8 @@ export class BaseModelMemory {
   // Adapter uid → the digest and generation it was last Ready with.
   readonly ready = new Map<string, { digest?: string; generation?: number }>();
   last: { fingerprint: string; validUntil: number } | undefined;
+  // Each pod's last good read of its agent (observe.ts).
+  readonly recentViews: RecentViews = new Map();
 
   constructor(backoff: CallBackoffOptions) {
     this.backoff = new CallBackoff(backoff);
