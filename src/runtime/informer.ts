@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Backoff } from './backoff.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { KubeClient } from './kube-client.js';
-import { apiVersionOf, joinKey, kindId, resourcePath, splitKey, type Kind, type KubeObject } from './object.js';
+import { apiVersionOf, joinKey, kindId, resourcePath, splitKey, withoutManagedFields, type Kind, type KubeObject } from './object.js';
 import { silentLogger } from '../util/log.js';
 
 // A shared informer over client-node's ListWatch (a cache kept current by list + watch), fixing
@@ -81,7 +81,7 @@ export class Informer<T extends KubeObject = KubeObject> implements SharedInform
     const apiVersion = apiVersionOf(opts.kind);
     const listFn = async () => {
       const list = await opts.client.list<T>(opts.kind, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector });
-      for (const item of list.items) { item.apiVersion ??= apiVersion; item.kind ??= opts.kind.kind; }
+      for (const item of list.items) { item.apiVersion ??= apiVersion; item.kind ??= opts.kind.kind; withoutManagedFields(item); }
       return list;
     };
     this.lw = new ListWatch<any>(resourcePath(opts.kind, ns), opts.client.watcher(), listFn as any, false, opts.labelSelector, opts.fieldSelector);

@@ -1,3 +1,5 @@
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import {
   HttpMethod, PatchStrategy, ServerConfiguration, createConfiguration, setHeaderOptions,
   type ApiConstructor, type ApiType, type Configuration, type KubeConfig, type RequestContext,
@@ -144,15 +146,21 @@ export class KubeClient {
     }
     if (opts.signal) ctx.setSignal(opts.signal);
     await this.configuration.authMethods.default!.applySecurityAuthentication(ctx);
-    const resp = await this.configuration.httpApi.send(ctx).toPromise();
-    const text = await resp.body.text();
+    const t0 = performance.now();
+    let code: number | '<error>' = '<error>';
+    let text: string;
+    try {
+      ({ code, text } = await send(ctx));
+    } finally {
+      this.record(String(method), ctx.getUrl(), code, (performance.now() - t0) / 1000);
+    }
     let parsed: unknown = undefined;
     if (text) {
       try { parsed = JSON.parse(text); } catch { parsed = undefined; }
     }
-    if (resp.httpStatusCode < 200 || resp.httpStatusCode > 299) {
+    if (code < 200 || code > 299) {
       const status = parsed && typeof parsed === 'object' ? parsed as KubeApiError['status'] : { message: text.slice(0, 500) };
-      throw new KubeApiError(resp.httpStatusCode, String(method), path, status);
+      throw new KubeApiError(code, String(method), path, status);
     }
     return parsed as T;
   }
@@ -256,4 +264,28 @@ function requireName(obj: KubeObject, k: Kind): string {
 
 function withType<T extends KubeObject>(k: Kind, obj: T): T {
   return { apiVersion: apiVersionOf(k), kind: k.kind, ...obj };
+}
+
+// One request on node:http(s) with the context's URL, headers, body, signal and agent (the kept
+// one, connections.ts). node-fetch 2, under client-node's own transport, reports a false
+// "Premature close" when a kept-alive socket is handed to the next request before the previous
+// answer's close event: under load that failed writes that had gone through.
+function send(ctx: RequestContext): Promise<{ code: number; text: string }> {
+  const url = new URL(ctx.getUrl());
+  const body = ctx.getBody() as string | undefined;
+  const headers: Record<string, string> = { ...ctx.getHeaders() };
+  if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+  const agent = ctx.getAgent() as HttpAgent | undefined;
+  const signal = ctx.getSignal();
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: ctx.getHttpMethod(), headers, agent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error(`${ctx.getHttpMethod()} ${url.pathname}: the connection closed mid-answer`)));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

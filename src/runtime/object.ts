@@ -111,3 +111,12 @@ export function splitKey(key: string): ObjectKey {
 // Kinds the runtime itself uses.
 export const LeaseKind = kind('coordination.k8s.io/v1', 'Lease', 'leases');
 export const EventKind = kind('events.k8s.io/v1', 'Event', 'events');
+
+// Drops metadata.managedFields from an object on its way into a cache (in place; returns it).
+// Server-side apply fills them on every object it writes (more bytes than the rest of a small
+// Adapter), and no reconcile reads them: at thousands of objects they were most of a cache.
+export function withoutManagedFields<T>(obj: T): T {
+  const m = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+  if (m && m.managedFields !== undefined) delete m.managedFields;
+  return obj;
+}

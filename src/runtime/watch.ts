@@ -1,4 +1,5 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { withoutManagedFields } from './object.js';
 import type { RecordRequest } from './request-counting.js';
 
 // client-node's Watch with two additions:
@@ -43,7 +44,9 @@ export class RuntimeWatch extends Watch {
     let early: unknown = undefined;
     let returned = false;
     let finished = false;
-    const controller = await super.watch(path, { ...queryParams, timeoutSeconds }, callback, (err) => {
+    // Caches keep no managedFields (object.ts withoutManagedFields): nothing reads them.
+    const strip = (phase: string, apiObj: any, watchObj?: any) => callback(phase, withoutManagedFields(apiObj), watchObj);
+    const controller = await super.watch(path, { ...queryParams, timeoutSeconds }, strip, (err) => {
       finished = true;
       if (timer) clearTimeout(timer);
       if (!returned && early === undefined) early = err ?? null;

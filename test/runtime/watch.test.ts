@@ -45,6 +45,18 @@ describe('RuntimeWatch', () => {
     expect(counted).toEqual([['GET', `${fake.kc.getCurrentCluster()!.server}/api/v1/configmaps`, 200]]);
   });
 
+  it('hands objects on without their managedFields (nothing reads them; they were most of a cache)', async () => {
+    const fake = await fakeApiServer((_url, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '5', managedFields: [{ manager: 'graft', operation: 'Apply' }] }, spec: { x: 1 } } })}\n`);
+    });
+    server = fake.server;
+    const got: unknown[] = [];
+    const w = new RuntimeWatch(fake.kc, () => {}, { random: () => 0.5 });
+    await new Promise<unknown>((resolve) => { void w.watch('/api/v1/configmaps', {}, (_type, obj) => got.push(obj), resolve); });
+    expect(got).toEqual([{ metadata: { name: 'a', resourceVersion: '5' }, spec: { x: 1 } }]);
+  });
+
   it('aborts a watch the server keeps open past its timeout (a dead connection)', async () => {
     const fake = await fakeApiServer((_url, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -112,7 +112,9 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   const callsOf = groupByName(actions);
   const infoByKey = new Map(want.set.infos.map((i) => [i.key, i]));
   const writes = new Limiter(16);
-  const reports = await Promise.all(adapters.map(async (a): Promise<[KubeObject, Report]> => {
+  // One Adapter's failed write does not cut the others short: all finish, then the pass fails
+  // (and is retried) with the first error.
+  const settled = await Promise.allSettled(adapters.map(async (a): Promise<[KubeObject, Report]> => {
     const name = infoByKey.get(keyOf(a))?.servedName;
     const mine = name === undefined ? undefined : callsOf.get(name);
     if (mine) { callsOf.delete(name!); await caller.run(mine); }
@@ -120,6 +122,9 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
     await writes.run(() => writeReport(deps, a, r, mem, now, signal, log), signal);
     return [a, r];
   }));
+  const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (failed) throw failed.reason;
+  const reports = settled.map((x) => (x as PromiseFulfilledResult<[KubeObject, Report]>).value);
   // Copies no Adapter of this BaseModel claims (orphans from before a restart).
   await caller.run([...callsOf.values()].flat());
   const calls = new Set(caller.keys);
