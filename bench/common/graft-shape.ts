@@ -25,6 +25,8 @@ export const adapterReady = (o: Obj) => o.status?.conditions?.some((c: Obj) => c
 export type GraftShapeResult = {
   allReadyS: number; p50S: number; p99S: number;
   operatorCpuS: number; agentsCpuS: number; peakRssMb: number;
+  // The operator's resident memory with the BaseModel Ready and no Adapter yet, and once all were Ready.
+  rssBeforeMb: number; rssAfterMb: number;
   // kube-apiserver and etcd together, over the same span.
   apiserverCpuS: number;
   requests: ByVerb; quietWrites: number; quietReads: number;
@@ -68,7 +70,8 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
 
   const opPid = sb.operator.proc.child.pid!;
   const agentPids = () => [...sb.runner.pods.values()].map((p) => p.agent.child.pid);
-  const cpuBefore = procStats(opPid).cpuS, agentsBefore = cpuSeconds(agentPids()), apiBefore = controlPlaneCpuS(sb);
+  const opBefore = procStats(opPid);
+  const cpuBefore = opBefore.cpuS, agentsBefore = cpuSeconds(agentPids()), apiBefore = controlPlaneCpuS(sb);
   const reqBefore = await requestCounts(sb.operator.metricsUrl);
   const reconcilesBefore = reconcileCounts(await sb.operator.metrics()), writesBefore = writesByResource(await sb.operator.metrics());
   say(`graft: applying ${o.adapters} Adapters (replicas 2)`);
@@ -125,6 +128,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const quietByResource = deltaOf(byResource0, byResource1);
   return {
     allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99),
+    rssBeforeMb: opBefore.rssMb, rssAfterMb: after.rssMb,
     operatorCpuS: after.cpuS - cpuBefore, agentsCpuS: agentsAfter - agentsBefore, apiserverCpuS: apiAfter - apiBefore,
     peakRssMb: Math.max(peakMb, after.peakMb, procStats(opPid).peakMb),
     requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource, writesByResource: writes, reconciles,
