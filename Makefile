@@ -11,7 +11,7 @@ NETNS := hack/netns.sh
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help deps tools build generate verify-generated lint typecheck test test-unit test-integration \
-        run sandbox sandbox-down demo bench-merge bench-staging bench-scale bench-peers bench-adapterset clean image manifests
+        run sandbox sandbox-down demo bench-merge bench-staging bench-agent bench-scale bench-peers bench-adapterset clean image manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -86,6 +86,9 @@ bench-merge: deps ## merge 8 rank-16 adapters of 7B Llama shapes with svd, again
 
 bench-staging: deps tools ## the agent's S3 downloader against s5cmd, the AWS CLI and a naive GetObject
 	source <($(TOOLS) env) && $(NETNS) node --import tsx bench/staging/run.ts
+
+bench-agent: deps tools build ## one compiled agent's CPU: idle, per load of N tiny adapters, idle with N loaded (ADAPTERS, RUNS, IDLE_S, PROFILE=dir)
+	source <($(TOOLS) env) && $(NETNS) node --import tsx bench/agent/run.ts
 
 clean: ## remove build outputs (the tool cache outside the repo stays)
 	rm -rf dist .sandbox .tmp

@@ -41,6 +41,7 @@ interface ManifestFile {
 
 export class AdapterCache {
   private readonly entries = new Map<string, CacheEntry>(); // by dir
+  private readonly byName = new Map<string, Map<string, CacheEntry>>(); // name → dir → entry
   private reserved = 0; // bytes of downloads in progress
 
   constructor(readonly root: string, readonly budgetBytes: number, private readonly log: Logger, private readonly onEvict: () => void = () => {}) {}
@@ -62,7 +63,7 @@ export class AdapterCache {
           const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as ManifestFile;
           if (m.version !== 1 || m.name !== name || digestHex(m.digest) !== hex) throw new Error('manifest does not match its folder');
           const st = await stat(join(dir, MANIFEST_FILE));
-          this.entries.set(dir, { ...m, dir, lastUsed: st.mtimeMs });
+          this.add({ ...m, dir, lastUsed: st.mtimeMs });
         } catch (err) {
           // Not written by this agent's rename protocol: nothing may load it.
           this.log.warn({ dir, err }, 'removing a cache folder without a valid manifest');
@@ -81,6 +82,23 @@ export class AdapterCache {
 
   all(): CacheEntry[] { return [...this.entries.values()]; }
 
+  // The staged versions of one adapter.
+  versionsOf(name: string): CacheEntry[] { return [...(this.byName.get(name)?.values() ?? [])]; }
+
+  private add(e: CacheEntry): void {
+    this.entries.set(e.dir, e);
+    let m = this.byName.get(e.name);
+    if (!m) this.byName.set(e.name, (m = new Map()));
+    m.set(e.dir, e);
+  }
+
+  private drop(e: CacheEntry): void {
+    this.entries.delete(e.dir);
+    const m = this.byName.get(e.name);
+    m?.delete(e.dir);
+    if (m?.size === 0) this.byName.delete(e.name);
+  }
+
   find(name: string, digest: string): CacheEntry | undefined {
     return this.entries.get(this.dirFor(name, digest));
   }
@@ -88,8 +106,8 @@ export class AdapterCache {
   // A staged folder of `name` holding exactly these remote files (same paths, sizes and ETags).
   findMatching(name: string, source: string, files: ReadonlyArray<{ path: string; size: number; etag?: string }>): CacheEntry | undefined {
     const want = new Map(files.map((f) => [f.path, f]));
-    for (const e of this.entries.values()) {
-      if (e.name !== name || e.source !== source || e.files.length !== want.size) continue;
+    for (const e of this.byName.get(name)?.values() ?? []) {
+      if (e.source !== source || e.files.length !== want.size) continue;
       if (e.files.every((f) => { const w = want.get(f.path); return w && w.size === f.size && !!w.etag && w.etag === f.etag; })) return e;
     }
     return undefined;
@@ -127,7 +145,7 @@ export class AdapterCache {
       await rename(tmpDir, dir);
     }
     const entry: CacheEntry = { ...manifest, dir, lastUsed: Date.now() };
-    this.entries.set(dir, entry);
+    this.add(entry);
     return entry;
   }
 
@@ -159,12 +177,12 @@ export class AdapterCache {
 
   // Every staged version of an adapter, and its folder under adapters/.
   async removeAdapter(name: string): Promise<void> {
-    for (const e of this.all()) if (e.name === name) await this.remove(e, 'adapter deleted');
+    for (const e of this.versionsOf(name)) await this.remove(e, 'adapter deleted');
     await rmdir(join(this.adaptersDir, name)).catch(() => {}); // only when empty: a new version may be arriving
   }
 
   async remove(e: CacheEntry, why: string): Promise<void> {
-    this.entries.delete(e.dir);
+    this.drop(e);
     this.log.info({ adapter: e.name, digest: e.digest, bytes: e.bytes, why }, 'evicting staged adapter');
     // Rename first so a half-deleted folder never sits under adapters/.
     const trash = join(this.stagingDir, `evict-${randomBytes(6).toString('hex')}`);

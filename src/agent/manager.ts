@@ -5,6 +5,7 @@ import { join, sep } from 'node:path';
 import type { Logger } from '../util/log.js';
 import { backoffDelay, type RetryPolicy } from '../storage/retry.js';
 import type { AdapterCache, CacheEntry } from './cache.js';
+import { CoalescedWriter } from './coalesced-writer.js';
 import { EngineRejectedError, EngineUnavailableError, EngineUnreachableError, type EngineAdapter, type EngineClient } from './engines/types.js';
 import type { AgentMetrics } from './metrics.js';
 import { toAgentFailure } from './failure.js';
@@ -46,16 +47,37 @@ export class AdapterManager {
   private readonly records = new Map<string, AdapterRecord>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
-  // What the engine holds, as far as the agent knows: name → path. Refreshed by every reconcile.
+  // What the engine holds, as far as the agent knows: name → path. Refreshed by every reconcile,
+  // and kept up to date by the agent's own loads and unloads.
   private engineView = new Map<string, string>();
+  // The agent's own changes to the view while an engine list is in flight, numbered: a list that
+  // was asked before a load finished must not drop that load from the view when it lands (the
+  // reconcile loop would then load the adapter again, thinking the engine had lost it).
+  private viewSeq = 0;
+  private readonly viewChanges = new Map<string, { seq: number; path: string | undefined }>();
+  private listsInFlight = 0;
   private engineOk = false;
   private engineError?: string;
   private timer?: NodeJS.Timeout;
   private reconciling?: Promise<void>;
-  private persistChain: Promise<void> = Promise.resolve();
+  private readonly saver: CoalescedWriter;
   private stopped = false;
 
-  constructor(private readonly o: ManagerOptions) {}
+  constructor(private readonly o: ManagerOptions) {
+    this.saver = new CoalescedWriter(
+      () => {
+        const wanted: Record<string, AdapterSpec> = {};
+        for (const r of this.records.values()) if (r.wanted) wanted[r.name] = r.spec;
+        return JSON.stringify(wanted);
+      },
+      async (text) => {
+        const tmp = `${this.stateFile}.tmp`;
+        await writeFile(tmp, text);
+        await rename(tmp, this.stateFile);
+      },
+      (err) => this.o.log.error({ err }, 'cannot save the wanted adapters'),
+    );
+  }
 
   private get stateFile(): string { return join(this.o.cache.root, 'state', 'wanted.json'); }
 
@@ -68,6 +90,9 @@ export class AdapterManager {
   // Restores the wanted set written before a restart, then starts the reconcile loop.
   async start(): Promise<void> {
     await mkdir(join(this.o.cache.root, 'state'), { recursive: true });
+    // The engine's view first: the restored adapters' runners start at once, and those the engine
+    // still holds from the same folder then need no load call.
+    await this.listEngine().catch((err: unknown) => { this.engineDown(err as Error); });
     try {
       const saved = JSON.parse(await readFile(this.stateFile, 'utf8')) as Record<string, AdapterSpec>;
       for (const [name, spec] of Object.entries(saved)) this.put(name, spec, false);
@@ -83,7 +108,8 @@ export class AdapterManager {
     this.stopped = true;
     clearTimeout(this.timer);
     for (const r of this.records.values()) r.abort?.abort(new Error('agent stopping'));
-    await Promise.allSettled([...this.running.values(), this.reconciling ?? Promise.resolve(), this.persistChain]);
+    await Promise.allSettled([...this.running.values(), this.reconciling ?? Promise.resolve()]);
+    await this.saver.flush();
   }
 
   list(): AdapterStatus[] {
@@ -162,7 +188,9 @@ export class AdapterManager {
   }
 
   private setState(r: AdapterRecord, s: AdapterState): void {
-    if (r.state !== s) this.o.log.info({ adapter: r.name, from: r.state, to: s }, 'adapter state');
+    // Debug: a load goes through four states, and the lines that matter (staged, loaded, failed)
+    // are logged where they happen.
+    if (r.state !== s) this.o.log.debug({ adapter: r.name, from: r.state, to: s }, 'adapter state');
     r.state = s;
     r.updatedAt = now();
   }
@@ -246,17 +274,20 @@ export class AdapterManager {
     const t0 = process.hrtime.bigint();
     let result = 'error';
     try {
-      const current = await engine.list();
-      this.updateView(current);
-      const held = current.find((a) => a.name === r.name);
-      if (held && held.path === entry.dir) {
+      // What the engine holds comes from the view (start() fills it, every reconcile refreshes
+      // it): a load is one engine call. A view saying the engine already holds this very folder is
+      // checked with a fresh list before it is believed; a view that missed an adapter registered
+      // under this name is corrected by the engine's "already loaded" answer below.
+      let held = this.engineView.get(r.name);
+      if (held === entry.dir) held = (await this.listEngine()).find((a) => a.name === r.name)?.path;
+      if (held === entry.dir) {
         result = 'present';
       } else {
-        let outcome = await engine.load(r.name, entry.dir, { replace: !!held });
+        let outcome = await engine.load(r.name, entry.dir, { replace: held !== undefined });
         if (outcome === 'already-loaded') {
           // Registered under this name meanwhile, or an engine that ignores load_inplace: compare
           // paths; the same folder is fine, another one is unloaded and replaced.
-          const again = (await engine.list()).find((a) => a.name === r.name);
+          const again = (await this.listEngine()).find((a) => a.name === r.name);
           if (again?.path !== entry.dir) {
             await engine.unload(r.name);
             outcome = await engine.load(r.name, entry.dir);
@@ -264,13 +295,16 @@ export class AdapterManager {
           }
         }
         result = 'success';
+        this.engineOk = true; // it answered, and took the key
+        this.engineError = undefined;
       }
-      this.engineView.set(r.name, entry.dir);
+      this.setView(r.name, entry.dir);
       this.o.cache.touch(entry);
       if (gen !== r.generation) return;
       r.attempts = 0;
       r.error = undefined;
       this.setState(r, 'Loaded');
+      this.o.log.info({ adapter: r.name, digest: entry.digest, engine: result === 'present' ? 'already held' : 'loaded' }, 'adapter loaded');
       await this.pruneOlderVersions(r);
     } catch (err) {
       if (err instanceof EngineUnavailableError) this.engineDown(err);
@@ -294,7 +328,7 @@ export class AdapterManager {
     let result = 'error';
     try {
       result = await this.o.engine.unload(r.name);
-      this.engineView.delete(r.name);
+      this.setView(r.name, undefined);
     } catch (err) {
       // Keep Unloading; the reconcile loop tries again.
       if (err instanceof EngineUnavailableError) this.engineDown(err);
@@ -312,10 +346,31 @@ export class AdapterManager {
     }
   }
 
-  private updateView(list: EngineAdapter[]): void {
-    this.engineView = new Map(list.map((a) => [a.name, a.path]));
-    this.engineOk = true;
-    this.engineError = undefined;
+  // The engine's list, which becomes the view (with the agent's own changes made meanwhile).
+  private async listEngine(): Promise<EngineAdapter[]> {
+    const from = this.viewSeq;
+    this.listsInFlight++;
+    try {
+      const list = await this.o.engine.list();
+      const view = new Map(list.map((a) => [a.name, a.path]));
+      for (const [name, c] of this.viewChanges) {
+        if (c.seq <= from) continue;
+        if (c.path === undefined) view.delete(name);
+        else view.set(name, c.path);
+      }
+      this.engineView = view;
+      this.engineOk = true;
+      this.engineError = undefined;
+      return list;
+    } finally {
+      if (--this.listsInFlight === 0) this.viewChanges.clear();
+    }
+  }
+
+  private setView(name: string, path: string | undefined): void {
+    if (path === undefined) this.engineView.delete(name);
+    else this.engineView.set(name, path);
+    if (this.listsInFlight > 0) this.viewChanges.set(name, { seq: ++this.viewSeq, path });
   }
 
   private engineDown(err: Error): void {
@@ -327,8 +382,18 @@ export class AdapterManager {
   // protects them (the engine holds the path, or another record points at it). With or without a
   // disk budget: nothing else would ever remove them.
   private async pruneOlderVersions(r: AdapterRecord): Promise<void> {
-    for (const e of this.o.cache.all()) {
-      if (e.name !== r.name || e.dir === r.entry?.dir || this.isProtected(e)) continue;
+    const older = this.o.cache.versionsOf(r.name).filter((e) => e.dir !== r.entry?.dir && !this.isProtected(e));
+    if (older.length === 0) return;
+    // Removing a folder cannot be undone: ask the engine what it holds now rather than trust the
+    // view (it may hold one of these folders under another name since the last reconcile).
+    try {
+      await this.listEngine();
+    } catch (err) {
+      this.o.log.warn({ adapter: r.name, err }, 'cannot list the engine; older staged versions stay until the next load');
+      return;
+    }
+    for (const e of older) {
+      if (this.isProtected(e)) continue;
       try {
         await this.o.cache.remove(e, `superseded by ${r.entry?.digest ?? 'a newer version'}`);
       } catch (err) {
@@ -347,8 +412,7 @@ export class AdapterManager {
   private async reconcileOnce(): Promise<void> {
     let list: EngineAdapter[] | undefined;
     try {
-      list = await this.o.engine.list();
-      this.updateView(list);
+      list = await this.listEngine();
     } catch (err) {
       if (this.engineOk) this.o.log.warn({ err }, 'engine not reachable');
       this.engineDown(err as Error);
@@ -378,7 +442,7 @@ export class AdapterManager {
         this.o.log.info({ adapter: a.name }, 'unloading an adapter that is no longer wanted');
         try {
           await this.o.engine.unload(a.name);
-          this.engineView.delete(a.name);
+          this.setView(a.name, undefined);
         } catch (err) {
           this.o.log.warn({ adapter: a.name, err }, 'unload failed');
         }
@@ -394,15 +458,9 @@ export class AdapterManager {
     this.timer.unref();
   }
 
+  // Saves the wanted set (coalesced: see CoalescedWriter).
   private persist(): void {
-    const wanted: Record<string, AdapterSpec> = {};
-    for (const r of this.records.values()) if (r.wanted) wanted[r.name] = r.spec;
-    const text = JSON.stringify(wanted, null, 2);
-    this.persistChain = this.persistChain.then(async () => {
-      const tmp = `${this.stateFile}.tmp`;
-      await writeFile(tmp, text);
-      await rename(tmp, this.stateFile);
-    }).catch((err: unknown) => this.o.log.error({ err }, 'cannot save the wanted adapters'));
+    this.saver.schedule();
   }
 
   async idle(): Promise<void> {

@@ -4,6 +4,8 @@ import { ADAPTER_STATES, type AdapterState } from './types.js';
 
 export type StageKind = 'adapter' | 'base';
 
+export const EVENT_LOOP_SAMPLE_MS = 1_000;
+
 export class AgentMetrics {
   readonly registry = new Registry();
   readonly stagedBytes: Counter<'kind'>;
@@ -18,7 +20,10 @@ export class AgentMetrics {
 
   constructor(states: () => Iterable<AdapterState> = () => [], cacheBytes: () => number = () => 0, withDefaults = true) {
     const registers = [this.registry];
-    if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'graft_agent_' });
+    // The event-loop delay histogram samples once a second, not every 10 ms (prom-client's default):
+    // its timer woke the idle agent 100 times a second, about 5 ms of CPU a second on the 2-core
+    // machine, per pod. A stall still shows in the max (a blocked loop delays the next sample).
+    if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'graft_agent_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     this.stagedBytes = new Counter({ name: 'graft_agent_staged_bytes_total', help: 'Bytes downloaded from S3 into the cache', labelNames: ['kind'], registers });
     this.stagingDuration = new Histogram({
       name: 'graft_agent_staging_duration_seconds', help: 'Time to stage one adapter or base model (list, download, verify)',

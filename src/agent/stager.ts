@@ -108,10 +108,14 @@ export async function stageAdapter(
 }
 
 // The weights file's 8-byte header length, read with one ranged GET before the download: a header
-// above the cap is refused without fetching the file (which may be gigabytes).
+// above the cap is refused without fetching the file (which may be gigabytes). A file whose header
+// could not exceed the cap (the whole file is no larger) is not asked: downloading it costs less
+// than the request would save, and validation refuses a bad length with the same reason, reading
+// the same 8 bytes from disk, before anything is loaded.
 async function checkRemoteHeader(d: StagerDeps, bucket: string, files: readonly RemoteFile[], signal: AbortSignal): Promise<void> {
   const f = files.find((x) => x.path === 'adapter_model.safetensors');
   if (!f || f.size < 8) return; // validation names what is missing or short
+  if (f.size - 8 <= (d.limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)) return;
   const prefix = await (async () => {
     const body = await getRange(d.client, bucket, f.key, 0, 7, { signal, ifMatch: f.etag });
     const chunks: Buffer[] = [];

@@ -12,6 +12,10 @@ export const TLS_OPTIONS = { minVersion: 'TLSv1.3' } as const satisfies SecureCo
 
 export async function readTlsPair(certFile: string, keyFile: string): Promise<TlsPair> {
   const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  return checkTlsPair({ cert, key }, certFile, keyFile);
+}
+
+function checkTlsPair({ cert, key }: TlsPair, certFile: string, keyFile: string): TlsPair {
   // createSecureContext accepts empty input (a file caught between truncate and write), which
   // would leave the server without a certificate: insist on both PEM blocks first.
   if (!/-----BEGIN CERTIFICATE-----/.test(cert)) throw new Error(`${certFile} holds no PEM certificate`);
@@ -31,13 +35,19 @@ export function watchTlsPair(
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    void readTlsPair(certFile, keyFile).then((p) => {
+    // The files as they are; only a pair that differs from the one in use is checked: no secure
+    // context is built every few seconds for the same files.
+    void Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]).then(([cert, key]) => {
+      if (cert === last.cert && key === last.key) {
+        lastProblem = '';
+        return;
+      }
+      const p = checkTlsPair({ cert, key }, certFile, keyFile);
       lastProblem = '';
-      if (p.cert === last.cert && p.key === last.key) return;
       apply(p);
       last = p;
       log.info({ certFile }, 'TLS certificate reloaded');
-    }, (err: unknown) => {
+    }).catch((err: unknown) => {
       const problem = (err as Error).message;
       if (problem !== lastProblem) log.warn({ err, certFile, keyFile }, 'cannot use the TLS files as they are now; keeping the current certificate');
       lastProblem = problem;

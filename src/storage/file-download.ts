@@ -1,8 +1,9 @@
 // One object to one local file: parallel ranged GETs written at their offsets, sha256 computed on
 // the way (by the hash worker, from the written prefix), each part resumed from its last written
 // byte after a transient failure.
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { FileHasher } from './hash-worker.js';
 import type { Limiter } from '../util/limiter.js';
@@ -29,6 +30,11 @@ export interface FileDownload {
   onRetry: (err: unknown, attempt: number) => void;
 }
 
+// Files up to this size are hashed on the main thread once written, read back from the page cache
+// like the worker reads them: for a file of a few kB (an adapter's config, a small adapter) the
+// worker's messages cost more than the hash, and it need not be started at all.
+export const INLINE_HASH_MAX = 256 * 1024;
+
 export class BodyEndedEarlyError extends Error {
   readonly code = 'IncompleteBody';
   constructor(key: string, at: number, end: number) {
@@ -40,11 +46,13 @@ export class BodyEndedEarlyError extends Error {
 // Downloads the file; resolves to its sha256 (hex). Parts are scheduled through the limiter, so
 // a caller can start several files and the limiter decides what runs.
 export async function downloadFile(d: FileDownload): Promise<string> {
-  const fh = await open(d.dest, 'w');
+  const inline = d.size <= INLINE_HASH_MAX;
+  const fh = await open(d.dest, inline ? 'w+' : 'w');
   let hasher: OrderedHasher | undefined;
+  let hex: string | undefined;
   try {
     const parts = planParts(d.size, d.partSize);
-    hasher = new OrderedHasher(d.hasher.start(d.dest, d.size), parts, d.size);
+    hasher = inline ? undefined : new OrderedHasher(d.hasher.start(d.dest, d.size), parts, d.size);
     const h = hasher;
     const inner = new AbortController();
     setMaxListeners(0, inner.signal); // one listener per queued part and request
@@ -59,21 +67,34 @@ export async function downloadFile(d: FileDownload): Promise<string> {
     } finally {
       d.signal.removeEventListener('abort', onOuterAbort);
     }
+    if (inline) hex = await hashWritten(fh, d.size, d.dest);
   } catch (err) {
     hasher?.abandon();
     await fh.close();
     throw err;
   }
   await fh.close();
-  return await hasher.digest();
+  return hex ?? await hasher!.digest();
 }
 
-async function fetchPart(d: FileDownload, fd: number, hasher: OrderedHasher, part: Part, signal: AbortSignal): Promise<void> {
+// sha256 of the `size` bytes on disk, read back through the same descriptor.
+async function hashWritten(fh: FileHandle, size: number, path: string): Promise<string> {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await fh.read(buf, got, size - got, got);
+    if (bytesRead === 0) throw new Error(`${path} holds ${got} bytes after its download, not ${size}`);
+    got += bytesRead;
+  }
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+async function fetchPart(d: FileDownload, fd: number, hasher: OrderedHasher | undefined, part: Part, signal: AbortSignal): Promise<void> {
   let pos = part.start;
   let attempt = 0;
   const onWritten = (n: number) => {
     pos += n;
-    hasher.markWritten(part.index, pos - part.start);
+    hasher?.markWritten(part.index, pos - part.start);
     d.onBytes(n);
   };
   while (pos <= part.end) {

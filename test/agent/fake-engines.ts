@@ -6,6 +6,8 @@ export interface FakeEngine {
   url: string;
   loaded: Map<string, string>; // name → path
   calls: Array<{ path: string; body: Record<string, unknown> }>;
+  // GET /v1/models answered.
+  lists: number;
   // The next POST answers this (status, JSON body) once.
   failNext?: { status: number; body: unknown };
   // Requests refused for a missing or wrong API key.
@@ -39,11 +41,11 @@ export async function startFakeVllm(opts: { shape?: 'nested' | 'flat'; inplace?:
   const inplace = opts.inplace ?? true;
   const model = opts.model ?? 'base';
   const app = Fastify();
-  const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [] };
+  const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [], lists: 0 };
   guard(app, opts.apiKey, (path) => path.startsWith('/v1'), fake);
   const error = (message: string, type: string, code: number) =>
     shape === 'nested' ? { error: { message, type, param: null, code } } : { object: 'error', message, type, param: null, code };
-  app.get('/v1/models', async () => ({
+  app.get('/v1/models', async () => (fake.lists++, {
     object: 'list',
     data: [
       { id: model, object: 'model', created: 1, owned_by: 'vllm', root: `/models/${model}`, parent: null, max_model_len: 2048, permission: [] },
@@ -84,10 +86,10 @@ export async function startFakeVllm(opts: { shape?: 'nested' | 'flat'; inplace?:
 export async function startFakeSglang(opts: { model?: string; apiKey?: string } = {}): Promise<FakeEngine> {
   const model = opts.model ?? 'base';
   const app = Fastify();
-  const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [] };
+  const fake: Omit<FakeEngine, 'url' | 'close'> = { loaded: new Map(), calls: [], lists: 0 };
   guard(app, opts.apiKey, (path) => !path.startsWith('/health') && !path.startsWith('/metrics'), fake);
   const names = () => `dict_keys([${[...fake.loaded.keys()].map((k) => `'${k}'`).join(', ')}])`;
-  app.get('/v1/models', async () => ({
+  app.get('/v1/models', async () => (fake.lists++, {
     object: 'list',
     data: [
       { id: model, object: 'model', created: 1, owned_by: 'sglang', root: model, max_model_len: 4096 },

@@ -63,12 +63,14 @@ describe('AdapterManager with vLLM', () => {
     await manager.stop();
   });
 
-  it('treats "already loaded" from the same folder as Loaded, without a load call', async () => {
+  it('after a restart, treats an adapter the engine still holds from the same folder as Loaded, without a load call', async () => {
     fake = await startFakeVllm();
     const { cache, manager } = await setup(new VllmClient(fake.url));
     const e = await seed(cache, 'a1', 's3://bucket/a1/');
     fake.loaded.set('a1', e.dir);
-    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await mkdir(join(root, 'state'), { recursive: true });
+    await writeFile(join(root, 'state', 'wanted.json'), JSON.stringify({ a1: { source: 's3://bucket/a1/', digest: e.digest } }));
+    await manager.start();
     await manager.idle();
     expect(manager.get('a1')!.state).toBe('Loaded');
     expect(fake.calls.filter((c) => c.path === '/v1/load_lora_adapter')).toEqual([]);
@@ -80,11 +82,67 @@ describe('AdapterManager with vLLM', () => {
     const { cache, manager } = await setup(new VllmClient(fake.url));
     const e = await seed(cache, 'a1', 's3://bucket/a1/');
     fake.loaded.set('a1', '/somewhere/old-version');
+    await manager.reconcile();
     manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
     await manager.idle();
     expect(manager.get('a1')!.state).toBe('Loaded');
     expect(fake.loaded.get('a1')).toBe(e.dir);
     expect(fake.calls.map((c) => c.body)).toEqual([{ lora_name: 'a1', lora_path: e.dir, load_inplace: true }]);
+    await manager.stop();
+  });
+
+  it('replaces another version it did not know of (registered since the last reconcile): "already loaded", then unload and load', async () => {
+    fake = await startFakeVllm({ inplace: false });
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    await manager.reconcile();
+    fake.loaded.set('a1', '/somewhere/old-version');
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.loaded.get('a1')).toBe(e.dir);
+    expect(fake.calls.map((c) => c.path)).toEqual(['/v1/load_lora_adapter', '/v1/unload_lora_adapter', '/v1/load_lora_adapter']);
+    await manager.stop();
+  });
+
+  it('loads with one engine call: no list of the engine per load', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const entries = await Promise.all(['a1', 'a2', 'a3'].map((n) => seed(cache, n, `s3://bucket/${n}/`)));
+    await manager.reconcile();
+    expect(fake.lists).toBe(1);
+    for (const [i, e] of entries.entries()) manager.put(`a${i + 1}`, { source: `s3://bucket/a${i + 1}/`, digest: e.digest });
+    await manager.idle();
+    expect(manager.list().map((a) => a.state)).toEqual(['Loaded', 'Loaded', 'Loaded']);
+    expect(fake.calls.map((c) => c.path)).toEqual(Array(3).fill('/v1/load_lora_adapter'));
+    expect(fake.lists).toBe(1);
+    await manager.stop();
+  });
+
+  it('does not load again when a list asked before a load finished arrives after it', async () => {
+    fake = await startFakeVllm();
+    const real = new VllmClient(fake.url);
+    // The engine's answer is taken when the list is asked, and handed over when the test says so.
+    let hold: Promise<void> | undefined;
+    const engine: EngineClient = Object.assign(Object.create(real) as EngineClient, {
+      list: async () => { const l = await real.list(); await hold; return l; },
+    });
+    const { cache, manager, metrics } = await setup(engine);
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    await manager.reconcile();
+    let release!: () => void;
+    hold = new Promise((r) => { release = r; });
+    const reconciling = manager.reconcile(); // lists the engine: a1 is not there yet
+    await new Promise((r) => setTimeout(r, 50));
+    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    release();
+    await reconciling;
+    await manager.idle();
+    expect(manager.get('a1')!.state).toBe('Loaded');
+    expect(fake.calls.filter((c) => c.path === '/v1/load_lora_adapter')).toHaveLength(1);
+    expect((await metrics.engineReloads.get()).values[0]?.value ?? 0).toBe(0);
     await manager.stop();
   });
 

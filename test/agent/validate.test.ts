@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentFailure } from '../../src/agent/types.js';
 import { validateAdapterFolder } from '../../src/agent/validate/adapter.js';
+import { HeaderParser, INLINE_HEADER_MAX } from '../../src/agent/validate/header-parser.js';
 import { checkPeftConfig } from '../../src/agent/validate/peft-config.js';
 import { safetensorsReason } from '../../src/agent/validate/safetensors.js';
 import { parseHeader } from '../../src/merge/safetensors/header.js';
@@ -136,5 +137,49 @@ describe('bounded validation of hostile files', () => {
     const lying = Object.entries(files).map(([path, b]) => ({ path, size: path === 'adapter_config.json' ? 100 : b.length }));
     expect(await reason(validateAdapterFolder(dir, lying, limits))).toBe('ConfigTooLarge');
     expect(await check(withConfigOfSize(good, 1024 * 1024))).toMatchObject({ rank: 8 });
+  });
+});
+
+describe('HeaderParser: small headers on the main thread, large ones in the worker', () => {
+  async function file(bytes: Buffer): Promise<string> {
+    const dir = await mkdtemp(join(work, 'hp-'));
+    await writeFile(join(dir, 'adapter_model.safetensors'), bytes);
+    return join(dir, 'adapter_model.safetensors');
+  }
+  const outcome = (p: Promise<unknown>) => p.then((s) => s, (e: unknown) => (e instanceof AgentFailure ? e.reason : e));
+
+  it('checks an adapter\'s header of a few kB without starting the worker, and a larger one in it', async () => {
+    const good = (await readFixture('gpt2-causal-tigrinya'))['adapter_model.safetensors']!;
+    expect(Number(good.readBigUInt64LE(0))).toBeLessThanOrEqual(INLINE_HEADER_MAX);
+    const parser = new HeaderParser(2 * 1024 * 1024);
+    expect(await parser.parse(await file(good), 'x')).toMatchObject({ rank: 8 });
+    expect(parser.workerRunning).toBe(false);
+    expect(await parser.parse(await file(withLargeHeader(good, INLINE_HEADER_MAX + 1024)), 'x')).toMatchObject({ rank: 8 });
+    expect(parser.workerRunning).toBe(true);
+    await parser.close();
+  });
+
+  it('gives the same summary or reason on both paths, for each broken rule', async () => {
+    const st = (await readFixture('gpt2-causal-tigrinya'))['adapter_model.safetensors']!;
+    const inline = new HeaderParser(2 * 1024 * 1024);
+    const worker = new HeaderParser(2 * 1024 * 1024, 0);
+    const variants: Array<[Buffer, string | undefined]> = [
+      [st, undefined],
+      [bitFlipHeader(st), 'SafetensorsHeaderInvalid'],
+      [oversizedHeaderLength(st), 'SafetensorsHeaderTooLarge'],
+      [overlappingOffsets(st), 'SafetensorsOffsets'],
+      [duplicateTensorName(st), 'SafetensorsDuplicateTensor'],
+      [st.subarray(0, st.length - 1), 'SafetensorsSizeMismatch'],
+      [st.subarray(0, 5), 'SafetensorsHeaderInvalid'],
+    ];
+    for (const [bytes, want] of variants) {
+      const path = await file(bytes);
+      const a = await outcome(inline.parse(path, 'adapter_model.safetensors'));
+      const b = await outcome(worker.parse(path, 'adapter_model.safetensors'));
+      expect(a).toEqual(b);
+      if (want) expect(a).toBe(want);
+    }
+    expect(inline.workerRunning).toBe(false);
+    await worker.close();
   });
 });

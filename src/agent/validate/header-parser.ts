@@ -4,15 +4,21 @@
 // ten times the header's size. No V8 heap limit is set on the worker: when one large allocation
 // crosses such a limit, V8 aborts the whole process, not just the worker (seen on Node 20), which
 // is worse than the memory it would save. The worker stops after a few idle seconds.
+// A header of a few kB (most adapters') is read and parsed on the main thread instead: that takes
+// microseconds, less than the worker's messages, and the worker need not be started for it.
+import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { parseHeader, parseHeaderLength, SafetensorsError } from '../../merge/safetensors/header.js';
 import { AgentFailure } from '../types.js';
 import type { HeaderJob, HeaderReply } from './header-worker.js';
 import { headerTooLarge, safetensorsReason } from './safetensors.js';
-import type { TensorSummary } from './tensors.js';
+import { summarizeTensors, type TensorSummary } from './tensors.js';
 
 const IDLE_MS = 5_000;
+// Headers up to this size are parsed on the main thread.
+export const INLINE_HEADER_MAX = 64 * 1024;
 
 function workerSource(): string {
   const self = fileURLToPath(import.meta.url);
@@ -30,10 +36,46 @@ export class HeaderParser {
   private queue: Promise<unknown> = Promise.resolve();
   private idle: NodeJS.Timeout | null = null;
 
-  constructor(readonly maxHeaderBytes: number) {}
+  // `inlineMax`: headers up to this size are parsed on the main thread (0: every one in the worker).
+  constructor(readonly maxHeaderBytes: number, private readonly inlineMax = INLINE_HEADER_MAX) {}
+
+  get workerRunning(): boolean { return this.worker !== null; }
 
   // The tensor summary of `path`, or an AgentFailure with the broken rule's reason.
-  parse(path: string, label: string): Promise<TensorSummary> {
+  async parse(path: string, label: string): Promise<TensorSummary> {
+    return (await this.inline(path, label)) ?? this.inWorker(path, label);
+  }
+
+  // The same checks as the worker's, in the same order, for a header of at most INLINE_HEADER_MAX
+  // bytes; undefined for a larger one (the worker's).
+  private async inline(path: string, label: string): Promise<TensorSummary | undefined> {
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const prefix = Buffer.alloc(8);
+      await fh.read(prefix, 0, Math.min(8, size), 0);
+      let n: number;
+      try {
+        n = parseHeaderLength(prefix, size, label);
+      } catch (err) {
+        throw err instanceof SafetensorsError ? new AgentFailure(safetensorsReason(err.message), err.message) : err;
+      }
+      if (n > this.maxHeaderBytes) throw headerTooLarge(label, n, this.maxHeaderBytes);
+      if (n > this.inlineMax) return undefined;
+      const header = Buffer.alloc(n);
+      const { bytesRead } = await fh.read(header, 0, n, 8);
+      try {
+        if (bytesRead !== n) throw new SafetensorsError(label, `short read of the header (${bytesRead} of ${n} bytes)`);
+        return summarizeTensors(parseHeader(header, size, label).tensors);
+      } catch (err) {
+        throw err instanceof SafetensorsError ? new AgentFailure(safetensorsReason(err.message), err.message) : err;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private inWorker(path: string, label: string): Promise<TensorSummary> {
     const run = this.queue.then(() => this.one(path, label));
     this.queue = run.catch(() => undefined);
     return run;
