@@ -30,6 +30,8 @@ export type GraftShapeResult = {
   // kube-apiserver and etcd together, over the same span.
   apiserverCpuS: number;
   requests: ByVerb; quietWrites: number; quietReads: number;
+  // How long the operator took to stop writing after the last Ready (at most a minute), and the writes meanwhile.
+  settleS: number; settleWrites: number;
   // The quiet period's writes by method and resource (graft_kube_requests_total), when any.
   quietByResource: Record<string, number>;
   // Writes by method and resource until all were Ready.
@@ -121,9 +123,9 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
     await trace.write(o.trace!, t0);
     say(`graft: trace written to ${o.trace}`);
   }
-  say(`graft: quiet ${o.quietS} s`);
-  const byResource0 = writesByResource(await sb.operator.metrics());
-  const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS);
+  say(`graft: waiting for the operator to stop writing (at most 60 s), then quiet ${o.quietS} s`);
+  let byResource0: Record<string, number> = {};
+  const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS, async () => { byResource0 = writesByResource(await sb.operator.metrics()); });
   const byResource1 = writesByResource(await sb.operator.metrics());
   const quietByResource = deltaOf(byResource0, byResource1);
   return {
@@ -131,7 +133,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
     rssBeforeMb: opBefore.rssMb, rssAfterMb: after.rssMb,
     operatorCpuS: after.cpuS - cpuBefore, agentsCpuS: agentsAfter - agentsBefore, apiserverCpuS: apiAfter - apiBefore,
     peakRssMb: Math.max(peakMb, after.peakMb, procStats(opPid).peakMb),
-    requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource, writesByResource: writes, reconciles,
+    requests, quietWrites: quiet.writes, quietReads: quiet.reads, quietByResource, writesByResource: writes, reconciles, settleS: quiet.settleS, settleWrites: quiet.settleWrites,
   };
 }
 

@@ -15,11 +15,22 @@ export function delta(before: ByVerb, after: ByVerb): ByVerb {
 
 export const writesOf = (d: ByVerb) => WRITE_VERBS.reduce((n, m) => n + (d[m] ?? 0), 0);
 
-// Requests during `seconds` of quiet, after `settleMs` for what was in flight to finish.
-export async function quietRequests(metricsUrl: string, seconds: number, settleMs = 5_000): Promise<{ writes: number; reads: number; byVerb: ByVerb }> {
-  await new Promise((r) => setTimeout(r, settleMs));
+// Requests during `seconds` of quiet, once the controller has settled: no write for `settleMs`
+// (what was still converging, routing behind the Adapters say, finishes first), waiting at most
+// `maxSettleMs` (a controller that never stops writing is measured anyway). Says how long
+// settling took and how many writes it saw.
+export async function quietRequests(metricsUrl: string, seconds: number, atStart?: () => Promise<void>, settleMs = 5_000, maxSettleMs = 60_000): Promise<{ writes: number; reads: number; byVerb: ByVerb; settleS: number; settleWrites: number }> {
+  const t0 = Date.now();
+  const start = await requestCounts(metricsUrl);
+  let last = writesOf(start), lastChange = Date.now();
+  while (Date.now() - lastChange < settleMs && Date.now() - t0 < maxSettleMs) {
+    await new Promise((r) => setTimeout(r, 500));
+    const w = writesOf(await requestCounts(metricsUrl));
+    if (w !== last) { last = w; lastChange = Date.now(); }
+  }
   const q0 = await requestCounts(metricsUrl);
+  await atStart?.();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const d = delta(q0, await requestCounts(metricsUrl));
-  return { writes: writesOf(d), reads: d.GET ?? 0, byVerb: d };
+  return { writes: writesOf(d), reads: d.GET ?? 0, byVerb: d, settleS: (Date.now() - t0) / 1000 - seconds, settleWrites: writesOf(q0) - writesOf(start) };
 }

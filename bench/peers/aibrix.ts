@@ -40,7 +40,7 @@ export function aibrixTools(): AibrixTools {
 }
 
 export type AibrixResult = {
-  allReadyS: number; p50S: number; p99S: number; controllerCpuS: number; peakRssMb: number;
+  allReadyS: number; p50S: number; p99S: number; controllerCpuS: number; peakRssMb: number; settleS: number;
   // kube-apiserver and etcd together, over the same span.
   apiserverCpuS: number;
   requests: ByVerb; quietWrites: number; quietReads: number; loadsSeen: number;
@@ -135,11 +135,11 @@ export async function runAibrixShape(sb: Sandbox, tools: AibrixTools, o: { adapt
     const cpuAfter = procStats(pid).cpuS, apiAfter = controlPlaneCpuS(sb);
     const requests = delta(reqBefore, await requestCounts(metricsUrl));
     const loadsSeen = await pods.loadedAdapters();
-    say(`aibrix: quiet ${o.quietS} s`);
+    say(`aibrix: waiting for the controller to stop writing (at most 60 s), then quiet ${o.quietS} s`);
     const quiet = await quietRequests(metricsUrl, o.quietS);
     return {
       allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99), controllerCpuS: cpuAfter - cpuBefore, apiserverCpuS: apiAfter - apiBefore,
-      peakRssMb: Math.max(peakMb, procStats(pid).peakMb), requests, quietWrites: quiet.writes, quietReads: quiet.reads, loadsSeen,
+      peakRssMb: Math.max(peakMb, procStats(pid).peakMb), requests, quietWrites: quiet.writes, quietReads: quiet.reads, loadsSeen, settleS: quiet.settleS,
     };
   } finally {
     await ctrl?.stop(10_000);

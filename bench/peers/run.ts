@@ -31,12 +31,12 @@ async function main(): Promise<void> {
     const a = tools && await runAibrixShape(sb, tools, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, say });
     if (a) {
       say(`aibrix: all Ready on 2 pods in ${a.allReadyS.toFixed(1)} s; per adapter p50 ${a.p50S.toFixed(2)} s, p99 ${a.p99S.toFixed(2)} s; controller CPU ${a.controllerCpuS.toFixed(1)} s, API server and etcd CPU ${a.apiserverCpuS.toFixed(1)} s, peak RSS ${a.peakRssMb.toFixed(0)} MB; `
-        + `adapters the simulators serve ${a.loadsSeen}; API requests by verb ${JSON.stringify(a.requests)}; quiet ${QUIET_S} s: ${a.quietWrites} writes, ${a.quietReads} reads; load ${loadAverage()}`);
+        + `adapters the simulators serve ${a.loadsSeen}; API requests by verb ${JSON.stringify(a.requests)}; settled after ${a.settleS.toFixed(0)} s; quiet ${QUIET_S} s: ${a.quietWrites} writes, ${a.quietReads} reads; load ${loadAverage()}`);
     }
     const g = SIDES.includes('graft') ? await runGraftShape(sb, { adapters: ADAPTERS, pods: PODS, quietS: QUIET_S, trace: process.env.TRACE, say }) : undefined;
     if (g) {
       say(`graft: all Ready in ${g.allReadyS.toFixed(1)} s; per adapter p50 ${g.p50S.toFixed(2)} s, p99 ${g.p99S.toFixed(2)} s; operator CPU ${g.operatorCpuS.toFixed(1)} s, agents CPU ${g.agentsCpuS.toFixed(1)} s, API server and etcd CPU ${g.apiserverCpuS.toFixed(1)} s, peak RSS ${g.peakRssMb.toFixed(0)} MB; `
-        + `API requests by verb ${JSON.stringify(g.requests)}, writes by resource ${JSON.stringify(g.writesByResource)}; quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads; passes ${JSON.stringify(g.reconciles)}; load ${loadAverage()}`);
+        + `API requests by verb ${JSON.stringify(g.requests)}, writes by resource ${JSON.stringify(g.writesByResource)}; settled ${g.settleS.toFixed(0)} s after the last Ready (${g.settleWrites} writes); quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads; passes ${JSON.stringify(g.reconciles)}; load ${loadAverage()}`);
     }
     if (a && g) {
       say(`peers: adapters=${ADAPTERS} loads=${ADAPTERS * 2} graft_s=${g.allReadyS.toFixed(1)} aibrix_s=${a.allReadyS.toFixed(1)} ratio=${(g.allReadyS / a.allReadyS).toFixed(2)} `

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     say(`scale: operator CPU ${g.operatorCpuS.toFixed(1)} s (${((g.operatorCpuS * 1000) / ADAPTERS).toFixed(1)} ms per adapter), agents ${g.agentsCpuS.toFixed(1)} s, API server and etcd ${g.apiserverCpuS.toFixed(1)} s; `
       + `operator RSS ${g.rssBeforeMb.toFixed(0)} MB before, ${g.rssAfterMb.toFixed(0)} MB after (${(((g.rssAfterMb - g.rssBeforeMb) * 1024) / ADAPTERS).toFixed(1)} kB per adapter), peak ${g.peakRssMb.toFixed(0)} MB; `
       + `API requests by verb ${JSON.stringify(byVerb)}, writes by resource ${JSON.stringify(g.writesByResource)}`);
-    say(`scale: quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads`);
+    say(`scale: settled ${g.settleS.toFixed(0)} s after the last Ready (${g.settleWrites} writes); quiet ${QUIET_S} s: ${g.quietWrites} writes ${JSON.stringify(g.quietByResource)}, ${g.quietReads} reads`);
     // Routing's share: a Service and an EndpointSlice created per Adapter, then one slice update
     // per change of the pods serving it (replicas 2: at most 2 per adapter while converging, one
     // per placement that became Loaded, fewer when both copies load between two passes, none when

@@ -25,6 +25,7 @@ export const DEFAULT_TIMING: AdapterTiming = {
   recheckMs: 2_000,
   pollMs: 1_000,
   inFlightPerPod: 16,
+  statusIntervalMs: 2_000,
   notReadyGraceMs: 60_000,
   readFailureHoldMs: 10_000,
   baseModelWaitMs: 5 * 60_000,

@@ -103,7 +103,7 @@ function world() {
     events: { event: (o, type, reason) => events.push(`${type} ${reason} ${o.metadata?.name}`) },
     metrics: new AdapterMetrics(new Registry()),
     memory: new ControllerMemory(),
-    timing: { unloadTimeoutMs: 120_000, recheckMs: 2_000, pollMs: 1_000, inFlightPerPod: 16, notReadyGraceMs: 60_000, readFailureHoldMs: 10_000, baseModelWaitMs: 300_000 },
+    timing: { unloadTimeoutMs: 120_000, recheckMs: 2_000, pollMs: 1_000, inFlightPerPod: 16, statusIntervalMs: 2_000, notReadyGraceMs: 60_000, readFailureHoldMs: 10_000, baseModelWaitMs: 300_000 },
   };
   const adapter = (name: string, spec: Record<string, unknown>, created = '2026-11-27T09:30:00Z'): Obj => ({
     apiVersion: 'graft.dev/v1alpha1', kind: 'Adapter',
@@ -332,6 +332,32 @@ describe('reconcileAdapters', () => {
     w.agents.down.add(placed[0]);
     for (let i = 0; i < 12; i++) await w.pass(); // past the 10 s hold
     expect(w.get('a').status.placements.find((p: any) => p.pod === placed[0]).message).toMatch(/agent unreachable/);
+  });
+
+  it('writes a status that only moves along (one copy of two loaded) no more than every 2 s; Ready at once (issue 13)', async () => {
+    const w = world();
+    w.agents.slow = true;
+    w.state.adapters.push(w.adapter('a', { source: { uri: 's3://bkt/a/' } }));
+    await w.pass(); // finalizer, PUTs to two pods, status: staging on both
+    const statusWrites = () => w.writes.filter((x) => x === 'status a').length;
+    expect(statusWrites()).toBe(1);
+    const [first, second] = [...w.agents.held.entries()].filter(([, m]) => m.has('a')).map(([pod]) => pod);
+    w.agents.held.get(first!)!.get('a')!.state = 'Loaded';
+    await w.pass(); // 1 s later: loaded on 1 of 2, same reason: deferred
+    expect(statusWrites()).toBe(1);
+    w.agents.held.get(second!)!.get('a')!.state = 'Loaded';
+    await w.pass();
+    expect(statusWrites()).toBe(2);
+    expect(w.cond('a', 'Ready')).toMatchObject({ status: 'True' });
+    // Left alone, a deferred status is written by a later pass.
+    const w2 = world();
+    w2.agents.slow = true;
+    w2.state.adapters.push(w2.adapter('b', { source: { uri: 's3://bkt/b/' } }));
+    await w2.pass();
+    const pod = [...w2.agents.held.entries()].find(([, m]) => m.has('b'))![0];
+    w2.agents.held.get(pod)!.get('b')!.state = 'Loaded';
+    for (let i = 0; i < 3; i++) await w2.pass();
+    expect(w2.get('b').status.placements.find((p: any) => p.pod === pod).state).toBe('Loaded');
   });
 });
 

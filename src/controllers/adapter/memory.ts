@@ -13,6 +13,8 @@ export class BaseModelMemory {
   // Adapter uid → the digest and generation it was last Ready with.
   readonly ready = new Map<string, { digest?: string; generation?: number }>();
   last: { fingerprint: string; validUntil: number } | undefined;
+  // Adapter uid → when its status was last written (write.ts mayDefer).
+  readonly statusWrittenAt = new Map<string, number>();
   // Each pod's last good read of its agent (observe.ts).
   readonly recentViews: RecentViews = new Map();
 

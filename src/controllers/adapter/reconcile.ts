@@ -30,6 +30,8 @@ export type AdapterTiming = {
   recheckMs: number;
   // How often agents are read while something is still moving.
   pollMs: number;
+  // A Reconciling status that keeps its reason is written at most this often (write.ts mayDefer).
+  statusIntervalMs: number;
   // At most this many adapters in flight (staging or loading) per pod; more PUTs wait for the
   // next pass (admitActions).
   inFlightPerPod: number;
@@ -112,6 +114,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   const callsOf = groupByName(actions);
   const infoByKey = new Map(want.set.infos.map((i) => [i.key, i]));
   const writes = new Limiter(16);
+  let deferred = 0;
   // One Adapter's failed write does not cut the others short: all finish, then the pass fails
   // (and is retried) with the first error.
   const settled = await Promise.allSettled(adapters.map(async (a): Promise<[KubeObject, Report]> => {
@@ -119,7 +122,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
     const mine = name === undefined ? undefined : callsOf.get(name);
     if (mine) { callsOf.delete(name!); await caller.run(mine); }
     const r = report(a);
-    await writes.run(() => writeReport(deps, a, r, mem, now, signal, log), signal);
+    if (await writes.run(() => writeReport(deps, a, r, mem, now, signal, log, t.statusIntervalMs), signal) === 'deferred') deferred++;
     return [a, r];
   }));
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
@@ -132,7 +135,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   deps.metrics.setPlacements(bmKey, placementCounts(reports));
 
   // Next pass: soon while anything moves, else a cheap recheck; never later than a deadline.
-  const moving = planned.length > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
+  const moving = planned.length > 0 || deferred > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
   const deadline = Math.min(slots.nextChange ?? Infinity, mem.backoff.nextRetry(calls) ?? Infinity, ...reports.map(([, r]) => (r.kind === 'status' ? r.nextChange ?? Infinity : Infinity)));
   if (!moving) mem.last = { fingerprint, validUntil: deadline };
   // While moving, the next pass starts pollMs after this one started, not after it ended.

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AdapterStatus } from '../../api/adapter.js';
-import { findCondition, READY, setStandardConditions, type Condition } from '../../runtime/conditions.js';
+import { statusEqual } from '../../runtime/apply.js';
+import { findCondition, READY, RECONCILING, setStandardConditions, type Condition, type Health } from '../../runtime/conditions.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import { hasFinalizer } from '../../runtime/finalizers.js';
 import { keyOf, type KubeObject } from '../../runtime/object.js';
@@ -8,7 +9,7 @@ import { Limiter } from '../../util/limiter.js';
 import type { BaseModelMemory } from './memory.js';
 import type { AdapterMetrics } from './metrics.js';
 import type { AdapterWriter, StatusStore } from './ports.js';
-import { eventsFor, type Report } from './report.js';
+import { eventsFor, WAITING_REASONS, type Report } from './report.js';
 
 export const UNLOAD_FINALIZER = 'graft.dev/unload';
 
@@ -31,7 +32,23 @@ export function statusOf(store: StatusStore, a: KubeObject): AdapterStatus {
   return (store.current(a) ?? {}) as AdapterStatus;
 }
 
-export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: BaseModelMemory, nowMs: number, signal: AbortSignal, log: Logger): Promise<void> {
+// What writeReport did: wrote the status (or removed the finalizer), found it unchanged, or left a
+// Reconciling status that only moved along for a later pass (mayDefer).
+export type WriteOutcome = 'written' | 'unchanged' | 'deferred';
+
+// A Reconciling status that keeps its reason (and its generation) may wait up to `intervalMs`
+// after the Adapter's last status write: a copy loaded on the first of its two pods a moment
+// before the second was a write of its own, then another for Ready. A new reason, Ready, Stalled
+// and waiting reasons are written at once; a deferred write is made by a later pass (the pass
+// counts as moving, so one comes within pollMs).
+export function mayDefer(previous: AdapterStatus, health: Health, generation: number | undefined, lastWriteAt: number | undefined, nowMs: number, intervalMs: number): boolean {
+  if (health.state !== 'Reconciling' || WAITING_REASONS.has(health.reason)) return false;
+  if (lastWriteAt === undefined || nowMs - lastWriteAt >= intervalMs) return false;
+  const r = findCondition(previous.conditions as Condition[] | undefined, RECONCILING);
+  return r?.status === 'True' && r.reason === health.reason && previous.observedGeneration === generation;
+}
+
+export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: BaseModelMemory, nowMs: number, signal: AbortSignal, log: Logger, statusIntervalMs = 0): Promise<WriteOutcome> {
   const uid = a.metadata?.uid ?? keyOf(a);
   if (r.kind === 'release') {
     await d.writer.removeFinalizer(a, UNLOAD_FINALIZER, signal);
@@ -41,7 +58,7 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
       d.events.event(a, 'Warning', 'UnloadTimedOut', 'Delete', `some pods could not be reached for ${Math.round(r.timedOutAfterMs / 1000)} s; removing the finalizer anyway`);
     }
     log.info({ adapter: r.key }, 'unloaded everywhere; finalizer removed');
-    return;
+    return 'written';
   }
   const previous = statusOf(d.status, a);
   const before = previous.conditions as Condition[] | undefined;
@@ -50,7 +67,10 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
   if (wasReady?.status === 'True') mem.ready.set(uid, { digest: previous.digest, generation: wasReady.observedGeneration });
   const conditions = setStandardConditions(before, r.health, a.metadata?.generation, nowMs);
   const status = { observedGeneration: a.metadata?.generation, ...r.fields, conditions };
-  if (!(await d.status.write(a, status as Record<string, unknown>, signal)) || signal.aborted) return;
+  if (statusEqual(previous, status)) return 'unchanged';
+  if (mayDefer(previous, r.health, a.metadata?.generation, mem.statusWrittenAt.get(uid), nowMs, statusIntervalMs)) return 'deferred';
+  if (!(await d.status.write(a, status as Record<string, unknown>, signal)) || signal.aborted) return 'unchanged';
+  mem.statusWrittenAt.set(uid, nowMs);
 
   const remembered = mem.ready.get(uid);
   for (const e of eventsFor(before, r.health, remembered?.digest, r.fields.digest)) {
@@ -66,4 +86,5 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
     }
     mem.ready.set(uid, { digest: r.fields.digest, generation: a.metadata?.generation });
   }
+  return 'written';
 }
