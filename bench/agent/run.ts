@@ -191,7 +191,8 @@ async function oneRun(run: number, o: { work: string; secrets: string; gwEndpoin
   }
 }
 
-main().catch((err: unknown) => {
+// Exits when done: tsx's esbuild service and the SDK's sockets would keep the process alive.
+main().then(() => process.exit(0), (err: unknown) => {
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
