@@ -7,7 +7,8 @@
 //                 operator's poll) until all are Loaded: CPU ms per load;
 //   idle loaded   20 s with the N Loaded, GET every 2 s.
 // CPU is utime + stime from /proc (worker threads included). Prints figures, asserts nothing.
-// Run: make bench-agent. Environment: ADAPTERS (100), RUNS (3), IDLE_S (20), PROFILE=<dir> (the
+// Run: make bench-agent. Environment: ADAPTERS (100), RUNS (3), IDLE_S (20), WARMUP_S (10: from the
+// agent's first answer to the first idle phase), PROFILE=<dir> (the
 // agent runs with --cpu-prof; the load phase's samples are summarized by category), AGENT_CLI (another
 // compiled CLI to run, e.g. a copy of an earlier dist/ for before/after figures; default dist/).
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -34,6 +35,7 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const N = Number(process.env.ADAPTERS ?? 100);
 const RUNS = Number(process.env.RUNS ?? 3);
 const IDLE_S = Number(process.env.IDLE_S ?? 20);
+const WARMUP_S = Number(process.env.WARMUP_S ?? 10);
 const PROFILE = process.env.PROFILE ? resolve(process.env.PROFILE) : undefined;
 const CLI = resolve(repoRoot, process.env.AGENT_CLI ?? 'dist/cli/main.js');
 const PUT_CONCURRENCY = 16;
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
     if (PROFILE) {
       const last = results.at(-1)!;
       const profiles = await loadProfiles(last.profDir!);
+      say('agent: profile: the CPU figures above include the profiler\'s own cost (its sampling thread); take them from a run without PROFILE');
       for (const line of summarizeLoad(profiles, last.window!, last.cpuMsPerLoad * N)) say(`agent: profile: ${line}`);
       say('agent: profile: heaviest functions by self time in the load phase:');
       for (const line of topFunctions(profiles, last.window!)) say(`agent: profile: ${line}`);
@@ -138,7 +141,10 @@ async function oneRun(run: number, o: { work: string; secrets: string; gwEndpoin
       await o.client.list(target, signal);
       return true;
     }, 60_000, 200);
-    await sleep(2_000); // start-up work (module loading, the first reconcile) out of the figures
+    // Start-up work out of the figures: module loading, the first reconcile, and what follows them
+    // (V8 compiling hot code on its background threads, the collection of start-up garbage), which
+    // showed as up to 8 ms a second in an idle phase begun 2 s after the first answer.
+    await sleep(WARMUP_S * 1000);
     const pid = agent.child.pid!;
     const cpu = () => procStats(pid).cpuS * 1000;
 
@@ -191,7 +197,8 @@ async function oneRun(run: number, o: { work: string; secrets: string; gwEndpoin
   }
 }
 
-main().catch((err: unknown) => {
+// Exits when done: tsx's esbuild service and the SDK's sockets would keep the process alive.
+main().then(() => process.exit(0), (err: unknown) => {
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -1,7 +1,8 @@
 // A small summarizer of V8 CPU profiles (node --cpu-prof): the samples of a time window, grouped by
 // what the code does. Each sample goes to the category of the frame nearest its leaf that matches a
-// rule (a zod call inside validation counts as zod, a fetch inside the engine client as the engine),
-// else to "other JS". Code resumed after an await has only its own frames on the stack, so SDK
+// rule (a zod call inside validation counts as zod, a fetch inside the engine client as the engine);
+// Node's own internals (fs, streams, sockets) count for the nearest caller outside them, and only
+// when there is none for the internal category; else "other JS". Code resumed after an await has only its own frames on the stack, so SDK
 // middleware that runs after one is "S3 SDK (any request)", not its caller's category.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,8 +46,15 @@ const RULES: Rule[] = [
   ['S3 SDK (any request)', url(/@aws-sdk|@smithy|fast-xml-parser|strnum|\/storage\/s3-/)],
   ['HTTP server/TLS', url(/fastify|find-my-way|avvio|light-my-request|fast-json-stringify|secure-json-parse|\/agent\/(server|auth|errors|secret-file)\.js|node:_http_server|node:_tls|node:tls|node:https/)],
   ['manager', url(/\/agent\/(manager|stager|failure|lru)\.js/)],
+];
+
+// Looked at only when no frame of the stack matches a rule above.
+const INTERNAL: Rule[] = [
+  ['HTTP server/TLS', url(/node:_http_server|node:_tls|node:tls|node:https/)],
   ['node http client', url(/node:_http_client|node:_http_agent/)],
-  ['fs / streams / timers (node internals)', url(/^node:/)],
+  ['worker start (node internals)', url(/node:internal\/(bootstrap|main\/worker_thread|worker)/)],
+  ['fs (node internals)', url(/node:internal\/fs|node:fs/)],
+  ['sockets, streams, timers (node internals)', url(/^node:/)],
 ];
 
 function categorizer(p: CpuProfile, workerKind?: string): (id: number) => string {
@@ -56,21 +64,22 @@ function categorizer(p: CpuProfile, workerKind?: string): (id: number) => string
     byId.set(n.id, n);
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
-  const memo = new Map<number, string>();
-  const of = (id: number): string => {
+  // The nearest frame matching `rules`, walking from `id` to the root.
+  const nearest = (id: number, rules: Rule[], memo: Map<number, string | null>): string | null => {
     const hit = memo.get(id);
-    if (hit) return hit;
+    if (hit !== undefined) return hit;
     const n = byId.get(id)!;
-    let cat = RULES.find(([, test]) => test(n.callFrame))?.[0];
-    if (cat && workerKind && !['GC', 'idle', 'native (program)'].includes(cat)) cat = workerKind;
-    if (!cat) {
-      const up = parent.get(id);
-      cat = up === undefined ? (workerKind ?? 'other JS') : of(up);
-    }
+    const up = parent.get(id);
+    const cat = rules.find(([, test]) => test(n.callFrame))?.[0] ?? (up === undefined ? null : nearest(up, rules, memo));
     memo.set(id, cat);
     return cat;
   };
-  return of;
+  const own = new Map<number, string | null>(), internal = new Map<number, string | null>();
+  return (id) => {
+    const cat = nearest(id, RULES, own) ?? nearest(id, INTERNAL, internal);
+    if (cat && ['GC', 'idle', 'native (program)'].includes(cat)) return cat;
+    return workerKind ?? cat ?? 'other JS';
+  };
 }
 
 // Microseconds of samples per category inside [fromUs, toUs] (the process's monotonic clock, which

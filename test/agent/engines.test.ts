@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SglangClient } from '../../src/agent/engines/sglang.js';
-import { EngineRejectedError, EngineUnavailableError } from '../../src/agent/engines/types.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EngineRejectedError, EngineUnavailableError, EngineUnreachableError } from '../../src/agent/engines/types.js';
 import { VllmClient } from '../../src/agent/engines/vllm.js';
 import { freePort } from '../support/ports.js';
 import { startFakeSglang, startFakeVllm, type FakeEngine } from './fake-engines.js';
@@ -58,6 +60,37 @@ describe('VllmClient', () => {
     const c = new VllmClient(`http://127.0.0.1:${await freePort()}`);
     await expect(c.list()).rejects.toBeInstanceOf(EngineUnavailableError);
     expect(await c.ready()).toBe(false);
+  });
+
+  it('counts an engine that does not answer in time as unavailable (an attempt), and one that cuts its answer as unreachable', async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/v1/load_lora_adapter') return; // never answers
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"data": [');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const c = new VllmClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 300);
+      const slow = await c.load('a', '/p').catch((e: unknown) => e);
+      expect(slow).toBeInstanceOf(EngineUnavailableError);
+      expect(slow).not.toBeInstanceOf(EngineUnreachableError);
+      expect((slow as Error).message).toMatch(/did not answer within 300 ms/);
+      const cut = await c.list().catch((e: unknown) => e);
+      expect(cut).toBeInstanceOf(EngineUnreachableError);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('keeps one connection to the engine across calls', async () => {
+    fake = await startFakeVllm();
+    const c = new VllmClient(fake.url);
+    for (let i = 0; i < 5; i++) await c.list();
+    await c.load('a1', '/p/a1');
+    await c.unload('a1');
+    expect(fake.connections).toBe(1);
   });
 });
 

@@ -8,6 +8,8 @@ export interface FakeEngine {
   calls: Array<{ path: string; body: Record<string, unknown> }>;
   // GET /v1/models answered.
   lists: number;
+  // TCP connections accepted.
+  connections?: number;
   // The next POST answers this (status, JSON body) once.
   failNext?: { status: number; body: unknown };
   // Requests refused for a missing or wrong API key.
@@ -30,6 +32,8 @@ function guard(app: FastifyInstance, apiKey: string | undefined, guarded: (path:
 }
 
 async function listen(app: FastifyInstance, fake: Omit<FakeEngine, 'url' | 'close'>): Promise<FakeEngine> {
+  fake.connections = 0;
+  app.server.on('connection', () => { fake.connections!++; });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return Object.assign(fake, { url, close: () => app.close() });
 }

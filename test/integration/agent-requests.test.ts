@@ -45,7 +45,7 @@ describe('S3 requests per staged adapter', () => {
     await cache.init();
     const retry = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 };
     const d: StagerDeps = {
-      client, cache, limiter: new Limiter(4), partSize: 1 << 20, concurrency: 4, retry, metrics, log: silentLogger,
+      client, cache, limiter: new Limiter(4), partSize: 8 << 20, concurrency: 4, retry, metrics, log: silentLogger, // one part per file
       limits: { maxRank: 16, maxBytes: 1 << 30, baseModel: 'gpt2', maxHeaderBytes }, isProtected: () => false,
     };
     seen.length = 0;

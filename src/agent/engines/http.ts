@@ -1,4 +1,8 @@
 // A small JSON-over-HTTP helper for engine clients: timeouts, and errors that keep the status.
+// node:http with one keep-alive pool per engine origin rather than fetch: undici's fetch (web
+// streams, its own request objects) was the costliest part of a load's engine call.
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { EngineUnavailableError, EngineUnreachableError, type EngineAdapter } from './types.js';
 
 export interface HttpAnswer {
@@ -14,27 +18,63 @@ export interface EngineEndpoint {
   apiKey?: () => string;
 }
 
+const pools = new Map<string, HttpAgent>();
+function poolFor(u: URL): HttpAgent {
+  let a = pools.get(u.origin);
+  if (!a) {
+    const o = { keepAlive: true, maxSockets: 16 };
+    a = u.protocol === 'https:' ? new HttpsAgent(o) : new HttpAgent(o);
+    pools.set(u.origin, a);
+  }
+  return a;
+}
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+function send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (err: unknown, value?: { status: number; text: string }) => {
+      clearTimeout(timer);
+      if (err) reject(err); else resolve(value!);
+    };
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: poolFor(url) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done(undefined, { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', done);
+      res.on('close', () => { if (!res.complete) done(new Error('the engine closed the connection mid-answer')); });
+    });
+    timer = setTimeout(() => req.destroy(new TimeoutError(timeoutMs)), timeoutMs);
+    req.on('error', done);
+    req.end(payload);
+  });
+}
+
 export async function call(engine: EngineEndpoint, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<HttpAnswer> {
   const base = engine.url;
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (payload) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(payload.length);
+  }
   if (engine.apiKey) headers.authorization = `Bearer ${engine.apiKey()}`;
-  let res: Response;
+  let res: { status: number; text: string };
   try {
-    res = await fetch(new URL(path, base), {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    res = await send(new URL(path, base), method, headers, payload, timeoutMs);
   } catch (err) {
-    const why = (err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message;
     // A call that timed out reached an engine that did not finish: an attempt that counts. No
     // connection at all is an engine (re)starting: waited for.
     if ((err as Error).name === 'TimeoutError') throw new EngineUnavailableError(`${method} ${path}: the engine at ${base} did not answer within ${timeoutMs} ms`, err);
-    throw new EngineUnreachableError(`${method} ${path}: the engine at ${base} cannot be reached (${why})`, err);
+    throw new EngineUnreachableError(`${method} ${path}: the engine at ${base} cannot be reached (${(err as Error).message})`, err);
   }
-  const text = await res.text();
+  const text = res.text;
   let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
