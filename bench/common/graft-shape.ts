@@ -123,9 +123,10 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
     await trace.write(o.trace!, t0);
     say(`graft: trace written to ${o.trace}`);
   }
-  say(`graft: waiting for the operator to stop writing (at most 60 s), then quiet ${o.quietS} s`);
+  say(`graft: waiting for the operator to stop writing (at most ${Math.max(60, o.adapters * 0.06).toFixed(0)} s), then quiet ${o.quietS} s`);
   let byResource0: Record<string, number> = {};
-  const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS, async () => { byResource0 = writesByResource(await sb.operator.metrics()); });
+  // Routing may still be catching up after the last Ready: up to a minute, or 60 ms an Adapter.
+  const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS, async () => { byResource0 = writesByResource(await sb.operator.metrics()); }, 5_000, Math.max(60_000, o.adapters * 60));
   const byResource1 = writesByResource(await sb.operator.metrics());
   const quietByResource = deltaOf(byResource0, byResource1);
   return {
