@@ -1,10 +1,9 @@
 // The agent's Prometheus metrics, in a registry of its own (tests run several agents in a process).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EVENT_LOOP_SAMPLE_MS } from '../runtime/metrics.js';
 import { ADAPTER_STATES, type AdapterState } from './types.js';
 
 export type StageKind = 'adapter' | 'base';
-
-export const EVENT_LOOP_SAMPLE_MS = 1_000;
 
 export class AgentMetrics {
   readonly registry = new Registry();
