@@ -91,11 +91,12 @@ describe('AdapterManager with vLLM', () => {
     await manager.stop();
   });
 
-  it('replaces another version it did not know of (registered since the last reconcile): "already loaded", then unload and load', async () => {
-    fake = await startFakeVllm({ inplace: false });
+  // An engine that answers "already loaded" (no load_inplace): unload, then load the staged folder.
+  async function replacesOn(opts: Parameters<typeof startFakeVllm>[0], reconcileFirst: boolean): Promise<void> {
+    fake = await startFakeVllm(opts);
     const { cache, manager } = await setup(new VllmClient(fake.url));
     const e = await seed(cache, 'a1', 's3://bucket/a1/');
-    await manager.reconcile();
+    if (reconcileFirst) await manager.reconcile();
     fake.loaded.set('a1', '/somewhere/old-version');
     manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
     await manager.idle();
@@ -103,6 +104,10 @@ describe('AdapterManager with vLLM', () => {
     expect(fake.loaded.get('a1')).toBe(e.dir);
     expect(fake.calls.map((c) => c.path)).toEqual(['/v1/load_lora_adapter', '/v1/unload_lora_adapter', '/v1/load_lora_adapter']);
     await manager.stop();
+  }
+
+  it('replaces another version it did not know of (registered since the last reconcile): "already loaded", then unload and load', async () => {
+    await replacesOn({ inplace: false }, true);
   });
 
   it('loads with one engine call: no list of the engine per load', async () => {
@@ -147,16 +152,7 @@ describe('AdapterManager with vLLM', () => {
   });
 
   it('unloads then loads on a vLLM without load_inplace', async () => {
-    fake = await startFakeVllm({ inplace: false, shape: 'flat' });
-    const { cache, manager } = await setup(new VllmClient(fake.url));
-    const e = await seed(cache, 'a1', 's3://bucket/a1/');
-    fake.loaded.set('a1', '/somewhere/old-version');
-    manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest });
-    await manager.idle();
-    expect(manager.get('a1')!.state).toBe('Loaded');
-    expect(fake.loaded.get('a1')).toBe(e.dir);
-    expect(fake.calls.map((c) => c.path)).toEqual(['/v1/load_lora_adapter', '/v1/unload_lora_adapter', '/v1/load_lora_adapter']);
-    await manager.stop();
+    await replacesOn({ inplace: false, shape: 'flat' }, false);
   });
 
   it('loads again after the engine forgets (restart), and unloads on delete', async () => {
