@@ -27,7 +27,6 @@ export const DEFAULT_TIMING: AdapterTiming = {
   inFlightPerPod: 16,
   statusIntervalMs: 2_000,
   notReadyGraceMs: 60_000,
-  readFailureHoldMs: 10_000,
   baseModelWaitMs: 5 * 60_000,
 };
 export const DEFAULT_UNLOAD_TIMEOUT_MS = DEFAULT_TIMING.unloadTimeoutMs;

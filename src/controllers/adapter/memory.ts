@@ -1,5 +1,4 @@
 import { CallBackoff, type CallBackoffOptions } from './act.js';
-import type { RecentViews } from './observe.js';
 
 // What the controller remembers between passes of one BaseModel, none of which the API holds:
 // since when each pod's agent has been unreachable, since when the BaseModel has been missing,
@@ -15,8 +14,6 @@ export class BaseModelMemory {
   last: { fingerprint: string; validUntil: number } | undefined;
   // Adapter uid → when its status was last written (write.ts mayDefer).
   readonly statusWrittenAt = new Map<string, number>();
-  // Each pod's last good read of its agent (observe.ts).
-  readonly recentViews: RecentViews = new Map();
 
   constructor(backoff: CallBackoffOptions) {
     this.backoff = new CallBackoff(backoff);

@@ -11,7 +11,7 @@ import type { AgentApi, AgentTarget } from './agent-client.js';
 import type { ControllerMemory } from './memory.js';
 import type { AdapterMetrics } from './metrics.js';
 import type { AgentView, ServingPod } from './model.js';
-import { bridgeShortFailures, observeAgents } from './observe.js';
+import { observeAgents } from './observe.js';
 import { admitActions, planActions, type AgentAction } from './plan.js';
 import { currentPlacements, NO_PLACEMENT, placeAdapters } from './placement.js';
 import { podSlots, servingPods } from './pods.js';
@@ -37,8 +37,6 @@ export type AdapterTiming = {
   inFlightPerPod: number;
   // How long a pod may be NotReady (or its agent unreachable) before its placements move.
   notReadyGraceMs: number;
-  // How long a pod's last good read stands in for failed ones (observe.ts bridgeShortFailures).
-  readFailureHoldMs: number;
   // How long an Adapter waits for a missing BaseModel before it is Stalled (BaseModelNotFound).
   baseModelWaitMs: number;
 };
@@ -85,7 +83,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   // Observe: the BaseModel's own pods only (no placements and no token for any other pod).
   const pods = servingPods(deps.reader.pods(namespace, bmName), { name: bmName, uid: bmObj?.metadata?.uid }, deps.reader.owners(namespace), now);
   const targets = targetsOf(pods, { namespace, name: bmName }, want.spec?.security.agentTLS ?? true);
-  const views = bridgeShortFailures(await observeAgents(deps.agents, [...targets.values()], signal), [...targets.values()], mem.recentViews, now, t.readFailureHoldMs);
+  const views = await observeAgents(deps.agents, [...targets.values()], signal);
   const slots = podSlots(pods, views, mem.unreachableSince, now, t.notReadyGraceMs);
   const fingerprint = fingerprintOf(bmObj, adapters, pods, views, deps.status);
   if (mem.last && mem.last.fingerprint === fingerprint && now < mem.last.validUntil) return { requeueAfter: t.recheckMs };
