@@ -11,9 +11,10 @@ import { waitFor } from '../../src/sandbox/wait.js';
 import { Limiter } from '../../src/util/limiter.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
 import { controlPlaneCpuS, cpuSeconds, procStats } from './proc-stats.js';
-import { delta, quietRequests, requestCounts, type ByVerb } from './requests.js';
+import { quietRequests, requestCounts, type ByVerb } from './requests.js';
 import { AdapterKind } from '../../src/controllers/kinds.js';
 import { ReadyWatch } from './ready-watch.js';
+import { changed, counters } from './counters.js';
 import { pct } from './stats.js';
 import { tinyAdapter } from './tiny-adapter.js';
 import { ShapeTrace } from './trace.js';
@@ -109,15 +110,15 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
   const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
   const after = procStats(opPid), agentsAfter = cpuSeconds(agentPids()), apiAfter = controlPlaneCpuS(sb);
-  const requests = delta(reqBefore, await requestCounts(sb.operator.metricsUrl));
+  const requests = changed(reqBefore, await requestCounts(sb.operator.metricsUrl));
   const metricsAfter = await sb.operator.metrics();
   // KEEP=<dir>: the operator's metrics at the last Ready, and the end of its log, for a closer look.
   if (process.env.KEEP) {
     await writeFile(join(process.env.KEEP, 'operator-metrics.txt'), metricsAfter);
     await writeFile(join(process.env.KEEP, 'operator.log'), sb.operator.proc.output);
   }
-  const reconciles = deltaOf(reconcilesBefore, reconcileCounts(metricsAfter));
-  const writes = deltaOf(writesBefore, writesByResource(metricsAfter));
+  const reconciles = changed(reconcilesBefore, reconcileCounts(metricsAfter));
+  const writes = changed(writesBefore, writesByResource(metricsAfter));
   if (trace) {
     for (const line of trace.summary(t0)) say(line);
     await trace.write(o.trace!, t0);
@@ -128,7 +129,7 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   // Routing may still be catching up after the last Ready: up to a minute, or 60 ms an Adapter.
   const quiet = await quietRequests(sb.operator.metricsUrl, o.quietS, async () => { byResource0 = writesByResource(await sb.operator.metrics()); }, 5_000, Math.max(60_000, o.adapters * 60));
   const byResource1 = writesByResource(await sb.operator.metrics());
-  const quietByResource = deltaOf(byResource0, byResource1);
+  const quietByResource = changed(byResource0, byResource1);
   return {
     allReadyS, p50S: pct(perAdapter, 50), p99S: pct(perAdapter, 99),
     rssBeforeMb: opBefore.rssMb, rssAfterMb: after.rssMb,
@@ -138,29 +139,8 @@ export async function runGraftShape(sb: Sandbox, o: { adapters: number; pods: nu
   };
 }
 
-// The operator's writes by method and resource so far (graft_kube_requests_total).
-function writesByResource(metricsText: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith('graft_kube_requests_total{')) continue;
-    const method = /method="([A-Z]+)"/.exec(line)?.[1] ?? '';
-    if (method === 'GET') continue;
-    const key = `${method} ${/resource="([^"]*)"/.exec(line)?.[1] ?? ''}`;
-    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return out;
-}
-
-// Passes by controller and result so far.
-function reconcileCounts(metricsText: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith('controller_runtime_reconcile_total{')) continue;
-    const key = `${/controller="([^"]*)"/.exec(line)?.[1]} ${/result="([^"]*)"/.exec(line)?.[1]}`;
-    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return out;
-}
-
-const deltaOf = (a: Record<string, number>, b: Record<string, number>) =>
-  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
+// The operator's writes by method and resource so far (graft_kube_requests_total), and its
+// passes by controller and result (controller_runtime_reconcile_total).
+const writesByResource = (m: string) =>
+  Object.fromEntries(Object.entries(counters(m, 'graft_kube_requests_total', ['method', 'resource'])).filter(([k]) => !k.startsWith('GET ')));
+const reconcileCounts = (m: string) => counters(m, 'controller_runtime_reconcile_total', ['controller', 'result']);

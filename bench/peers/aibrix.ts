@@ -20,7 +20,8 @@ import { Limiter } from '../../src/util/limiter.js';
 import { Proc } from '../../test/support/process.js';
 import type { Sandbox } from '../../test/support/sandbox.js';
 import { controlPlaneCpuS, procStats } from '../common/proc-stats.js';
-import { delta, quietRequests, requestCounts, type ByVerb } from '../common/requests.js';
+import { changed } from '../common/counters.js';
+import { quietRequests, requestCounts, type ByVerb } from '../common/requests.js';
 import { kind } from '../../src/runtime/object.js';
 import { ReadyWatch } from '../common/ready-watch.js';
 import { pct } from '../common/stats.js';
@@ -133,7 +134,7 @@ export async function runAibrixShape(sb: Sandbox, tools: AibrixTools, o: { adapt
     const allReadyS = (Math.max(...readyAt.values()) - t0) / 1000;
     const perAdapter = [...readyAt].map(([n, t]) => (t - created.get(n)!) / 1000);
     const cpuAfter = procStats(pid).cpuS, apiAfter = controlPlaneCpuS(sb);
-    const requests = delta(reqBefore, await requestCounts(metricsUrl));
+    const requests = changed(reqBefore, await requestCounts(metricsUrl));
     const loadsSeen = await pods.loadedAdapters();
     say(`aibrix: waiting for the controller to stop writing (at most 60 s), then quiet ${o.quietS} s`);
     const quiet = await quietRequests(metricsUrl, o.quietS);

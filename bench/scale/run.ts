@@ -7,6 +7,7 @@ import { rawRequest } from '../../src/sandbox/raw.js';
 import { waitFor } from '../../src/sandbox/wait.js';
 import { startSandbox } from '../../test/support/sandbox.js';
 import { measureWriteFloor } from './write-floor.js';
+import { changed, counters } from '../common/counters.js';
 import { runGraftShape } from '../common/graft-shape.js';
 import { loadAverage } from '../common/proc-stats.js';
 
@@ -17,20 +18,8 @@ const QUIET_S = Number(process.env.QUIET_S ?? 60);
 const NS = 'default';
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
-// Routing's writes (graft_routing_writes_total{kind,outcome}) and every write by resource
-// (graft_kube_requests_total), from the operator's metrics.
-function counters(metricsText: string, name: string, labels: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const key = labels.map((l) => new RegExp(`${l}="([^"]*)"`).exec(line)?.[1] ?? '').join(' ');
-    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return out;
-}
+// Routing's writes (graft_routing_writes_total{kind,outcome}), from the operator's metrics.
 const routingWrites = (m: string) => counters(m, 'graft_routing_writes_total', ['kind', 'outcome']);
-const delta = (a: Record<string, number>, b: Record<string, number>) =>
-  Object.fromEntries(Object.keys({ ...a, ...b }).sort().map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
 
 async function main(): Promise<void> {
   const gpus = 8;
@@ -62,7 +51,7 @@ async function main(): Promise<void> {
     // the slices were checked above.
     const routingS = allReadyS + g.settleS;
     say(`scale: routing converged ${routingS.toFixed(1)} s after the Adapters were applied (${g.settleS.toFixed(1)} s after all were Ready)`);
-    const routingConverge = delta(routingBefore, routingWrites(await sb.operator.metrics()));
+    const routingConverge = changed(routingBefore, routingWrites(await sb.operator.metrics()));
     const adapters = ((await rawRequest(sb.cp.kubeConfig, 'GET', `/apis/graft.dev/v1alpha1/namespaces/${NS}/adapters`)).body as Obj).items as Obj[];
     const loadedPlacements = adapters.reduce((n, a) => n + ((a.status?.placements ?? []) as Obj[]).filter((p) => p.state === 'Loaded').length, 0);
     const sliceUpdates = routingConverge['EndpointSlice updated'] ?? 0;
@@ -87,10 +76,10 @@ async function main(): Promise<void> {
       let last = -1, stableSince = Date.now();
       while (Date.now() - t1 < 60_000 && Date.now() - stableSince < 3_000) {
         await new Promise((res) => setTimeout(res, 250));
-        const n = delta(before, routingWrites(await sb.operator.metrics()))['EndpointSlice updated'] ?? 0;
+        const n = changed(before, routingWrites(await sb.operator.metrics()))['EndpointSlice updated'] ?? 0;
         if (n !== last) { last = n; stableSince = Date.now(); }
       }
-      const d = delta(before, routingWrites(await sb.operator.metrics()));
+      const d = changed(before, routingWrites(await sb.operator.metrics()));
       say(`scale: routing after pod ${victim} turned ${ready ? 'Ready' : 'NotReady'}: ${JSON.stringify(d)} for ${affected} adapters Loaded there (target: ${affected} EndpointSlice updates)`);
     }
     say(`scale: adapters=${ADAPTERS} pods=${PODS} all_ready_s=${allReadyS.toFixed(1)} p50_s=${g.p50S.toFixed(2)} p99_s=${g.p99S.toFixed(2)} quiet_writes=${g.quietWrites} routing_creates=${(routingConverge['Service created'] ?? 0) + (routingConverge['EndpointSlice created'] ?? 0)} routing_converged_s=${routingS.toFixed(1)} slice_writes_per_placement=${(sliceWrites / Math.max(1, loadedPlacements)).toFixed(2)} operator_cpu_ms_per_adapter=${((g.operatorCpuS * 1000) / ADAPTERS).toFixed(1)} operator_kb_per_adapter=${(((g.rssAfterMb - g.rssBeforeMb) * 1024) / ADAPTERS).toFixed(1)} peak_rss_mb=${g.peakRssMb.toFixed(0)}`);

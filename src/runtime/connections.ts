@@ -28,10 +28,9 @@ export class ReusedConnections {
     if (this.kept && this.kept.https === https && sameTls(this.kept.options, options)) return this.kept.agent;
     const old = this.kept?.agent;
     if (old) setTimeout(() => old.destroy(), this.retireMs).unref();
-    const tls: AgentOptions = {};
-    for (const k of TLS_OPTIONS) if (options[k] !== undefined) (tls as Record<string, unknown>)[k] = options[k];
     // The CA and the client key are parsed once for the pool, not once per connection.
-    const { ca, cert, key, pfx, passphrase, servername, rejectUnauthorized } = tls;
+    const { ca, cert, key, pfx, passphrase, servername, rejectUnauthorized } = options;
+    const tls: AgentOptions = { ca, cert, key, pfx, passphrase, servername, rejectUnauthorized };
     const agent = https
       ? new HttpsAgent({ secureContext: createSecureContext({ ca, cert, key, pfx, passphrase }), servername, rejectUnauthorized, keepAlive: true, ...this.limits })
       : new HttpAgent({ keepAlive: true, ...this.limits });

@@ -188,6 +188,10 @@ describe('reconcileAdapters', () => {
     expect(w.agents.calls.filter((c) => c.startsWith('delete a'))).toHaveLength(2);
     await w.pass();
     expect(w.writes.at(-1)).toBe('finalizer- a');
+    // Nothing is kept for it once it is gone.
+    const mem = w.deps.memory.of('ns/gpt2');
+    expect(mem.ready.has('a-uid')).toBe(false);
+    expect(mem.statusWrittenAt.has('a-uid')).toBe(false);
   });
 
   it('waits for a BaseModel applied together with its Adapters, with Normal events only (item 16)', async () => {

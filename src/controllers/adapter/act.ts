@@ -77,10 +77,8 @@ export function callKey(podUid: string, act: AgentAction): string {
 // that name, and is folded into the pod's view, so the Adapter's report that follows says what the
 // agent now does (Staging, or Loaded from its cache) rather than what it did before the call.
 export class AgentCaller {
+  // The key of every call planned (sent, skipped for backoff or failed): the backoff keeps these.
   readonly keys: string[] = [];
-  sent = 0;
-  failed = 0;
-  skipped = 0;
   private readonly all: Limiter;
   private readonly byPod = new Map<string, Limiter>();
 
@@ -103,7 +101,7 @@ export class AgentCaller {
     if (!t) return;
     const key = callKey(t.uid, a);
     this.keys.push(key);
-    if (!this.backoff.due(key, this.nowMs)) { this.skipped++; return; }
+    if (!this.backoff.due(key, this.nowMs)) return;
     let pod = this.byPod.get(a.pod);
     if (!pod) { pod = new Limiter(this.limits.perPod); this.byPod.set(a.pod, pod); }
     await pod.run(() => this.all.run(() => this.send(a, t, key)));
@@ -119,10 +117,8 @@ export class AgentCaller {
         if (v?.reachable && answer?.name === a.name) v.adapters.set(a.name, answer);
       } else await this.agents.delete(t, a.name, signal);
       this.backoff.succeeded(key);
-      this.sent++;
     } catch (err) {
       if (signal.aborted) return;
-      this.failed++;
       const refused = isAgentCallError(err) && err.refused;
       this.backoff.failed(key, this.nowMs, (err as Error).message, refused);
       this.log.warn({ err, pod: a.pod, adapter: a.name, op: a.op, code: isAgentCallError(err) ? err.code : undefined }, 'agent call failed');

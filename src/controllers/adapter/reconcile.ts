@@ -112,7 +112,6 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   const callsOf = groupByName(actions);
   const infoByKey = new Map(want.set.infos.map((i) => [i.key, i]));
   const writes = new Limiter(16);
-  let deferred = 0;
   // One Adapter's failed write does not cut the others short: all finish, then the pass fails
   // (and is retried) with the first error.
   const settled = await Promise.allSettled(adapters.map(async (a): Promise<[KubeObject, Report]> => {
@@ -120,7 +119,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
     const mine = name === undefined ? undefined : callsOf.get(name);
     if (mine) { callsOf.delete(name!); await caller.run(mine); }
     const r = report(a);
-    if (await writes.run(() => writeReport(deps, a, r, mem, now, signal, log, t.statusIntervalMs), signal) === 'deferred') deferred++;
+    await writes.run(() => writeReport(deps, a, r, mem, now, signal, log, t.statusIntervalMs), signal);
     return [a, r];
   }));
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
@@ -133,7 +132,8 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   deps.metrics.setPlacements(bmKey, placementCounts(reports));
 
   // Next pass: soon while anything moves, else a cheap recheck; never later than a deadline.
-  const moving = planned.length > 0 || deferred > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
+  // (A status write deferred by mayDefer is Reconciling and not waiting: moving covers it.)
+  const moving = planned.length > 0 || reports.some(([, r]) => r.kind === 'release' || (r.health.state === 'Reconciling' && !WAITING_REASONS.has(r.health.reason)));
   const deadline = Math.min(slots.nextChange ?? Infinity, mem.backoff.nextRetry(calls) ?? Infinity, ...reports.map(([, r]) => (r.kind === 'status' ? r.nextChange ?? Infinity : Infinity)));
   if (!moving) mem.last = { fingerprint, validUntil: deadline };
   // While moving, the next pass starts pollMs after this one started, not after it ended.

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { AdapterStatus } from '../../api/adapter.js';
-import { statusEqual } from '../../runtime/apply.js';
 import { findCondition, READY, RECONCILING, setStandardConditions, type Condition, type Health } from '../../runtime/conditions.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import { hasFinalizer } from '../../runtime/finalizers.js';
@@ -32,15 +31,11 @@ export function statusOf(store: StatusStore, a: KubeObject): AdapterStatus {
   return (store.current(a) ?? {}) as AdapterStatus;
 }
 
-// What writeReport did: wrote the status (or removed the finalizer), found it unchanged, or left a
-// Reconciling status that only moved along for a later pass (mayDefer).
-export type WriteOutcome = 'written' | 'unchanged' | 'deferred';
-
 // A Reconciling status that keeps its reason (and its generation) may wait up to `intervalMs`
 // after the Adapter's last status write: a copy loaded on the first of its two pods a moment
 // before the second was a write of its own, then another for Ready. A new reason, Ready, Stalled
-// and waiting reasons are written at once; a deferred write is made by a later pass (the pass
-// counts as moving, so one comes within pollMs).
+// and waiting reasons are written at once; a deferred write is made by a later pass (a Reconciling
+// report that is not waiting keeps the pass moving, so one comes within pollMs).
 export function mayDefer(previous: AdapterStatus, health: Health, generation: number | undefined, lastWriteAt: number | undefined, nowMs: number, intervalMs: number): boolean {
   if (health.state !== 'Reconciling' || WAITING_REASONS.has(health.reason)) return false;
   if (lastWriteAt === undefined || nowMs - lastWriteAt >= intervalMs) return false;
@@ -48,17 +43,18 @@ export function mayDefer(previous: AdapterStatus, health: Health, generation: nu
   return r?.status === 'True' && r.reason === health.reason && previous.observedGeneration === generation;
 }
 
-export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: BaseModelMemory, nowMs: number, signal: AbortSignal, log: Logger, statusIntervalMs = 0): Promise<WriteOutcome> {
+export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: BaseModelMemory, nowMs: number, signal: AbortSignal, log: Logger, statusIntervalMs = 0): Promise<void> {
   const uid = a.metadata?.uid ?? keyOf(a);
   if (r.kind === 'release') {
     await d.writer.removeFinalizer(a, UNLOAD_FINALIZER, signal);
     d.status.forget(a);
     mem.ready.delete(uid);
+    mem.statusWrittenAt.delete(uid);
     if (r.timedOutAfterMs !== undefined) {
       d.events.event(a, 'Warning', 'UnloadTimedOut', 'Delete', `some pods could not be reached for ${Math.round(r.timedOutAfterMs / 1000)} s; removing the finalizer anyway`);
     }
     log.info({ adapter: r.key }, 'unloaded everywhere; finalizer removed');
-    return 'written';
+    return;
   }
   const previous = statusOf(d.status, a);
   const before = previous.conditions as Condition[] | undefined;
@@ -67,9 +63,9 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
   if (wasReady?.status === 'True') mem.ready.set(uid, { digest: previous.digest, generation: wasReady.observedGeneration });
   const conditions = setStandardConditions(before, r.health, a.metadata?.generation, nowMs);
   const status = { observedGeneration: a.metadata?.generation, ...r.fields, conditions };
-  if (statusEqual(previous, status)) return 'unchanged';
-  if (mayDefer(previous, r.health, a.metadata?.generation, mem.statusWrittenAt.get(uid), nowMs, statusIntervalMs)) return 'deferred';
-  if (!(await d.status.write(a, status as Record<string, unknown>, signal)) || signal.aborted) return 'unchanged';
+  if (mayDefer(previous, r.health, a.metadata?.generation, mem.statusWrittenAt.get(uid), nowMs, statusIntervalMs)) return;
+  // The store compares with the current status and sends nothing when it is the same.
+  if (!(await d.status.write(a, status as Record<string, unknown>, signal)) || signal.aborted) return;
   mem.statusWrittenAt.set(uid, nowMs);
 
   const remembered = mem.ready.get(uid);
@@ -86,5 +82,4 @@ export async function writeReport(d: WriteDeps, a: KubeObject, r: Report, mem: B
     }
     mem.ready.set(uid, { digest: r.fields.digest, generation: a.metadata?.generation });
   }
-  return 'written';
 }
