@@ -154,7 +154,10 @@ async function mergeModules(
   plan: MergePlan, inputs: readonly LoadedInput[], pool: MergePool, writer: SafetensorsFileWriter,
   signal: AbortSignal | undefined, onProgress?: (p: MergeProgress) => void,
 ): Promise<{ norm2: number; error2: number; worst: number }> {
-  let norm2 = 0, error2 = 0, worst = 0, done = 0, bytesRead = 0;
+  // Each module's sums, summed in module order at the end: workers finish in any order, and float
+  // addition in finishing order would make the recorded error differ in its last digit between runs.
+  const norm2s: number[] = [], error2s: number[] = [];
+  let done = 0, bytesRead = 0;
   let failure: unknown;
   const inflight = new Set<Promise<void>>();
   const limit = Math.max(2, pool.size * 2);
@@ -185,21 +188,28 @@ async function mergeModules(
       id: id++, kernel: plan.kernel, params: plan.params, module: m.module, out: m.out, in: m.in, rank: plan.rank,
       outDtype: plan.outputDtype, factors,
     };
+    const index = msg.id;
     const job = pool.run(msg).then(async (reply) => {
       if (!reply.ok) throw new Error(reply.error);
       await writer.write(m.aName, reply.a);
       await writer.write(m.bName, reply.b);
-      if (Number.isFinite(reply.norm2)) {
-        norm2 += reply.norm2;
-        if (reply.norm2 > 0) worst = Math.max(worst, Math.sqrt(reply.error2 / reply.norm2));
-      }
-      error2 += reply.error2;
+      norm2s[index] = reply.norm2;
+      error2s[index] = reply.error2;
       onProgress?.({ done: ++done, total: plan.modules.length, module: m.module, bytesRead });
     }).catch((err: unknown) => { failure ??= err; }).finally(() => { inflight.delete(job); });
     inflight.add(job);
   }
   await Promise.all(inflight);
   if (failure) throw failure;
+  let norm2 = 0, error2 = 0, worst = 0;
+  for (let i = 0; i < norm2s.length; i++) {
+    const n2 = norm2s[i]!, e2 = error2s[i]!;
+    if (Number.isFinite(n2)) {
+      norm2 += n2;
+      if (n2 > 0) worst = Math.max(worst, Math.sqrt(e2 / n2));
+    }
+    error2 += e2;
+  }
   return { norm2, error2, worst };
 }
 
