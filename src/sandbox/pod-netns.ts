@@ -31,7 +31,12 @@ export class PodNetns {
 
   // The namespace's path, for nsenter.
   get path(): string {
-    return `/proc/${this.holder.child.pid}/ns/net`;
+    return `/proc/${this.holderPid}/ns/net`;
+  }
+
+  // The process that holds the namespace (the pause container's stand-in).
+  get holderPid(): number {
+    return this.holder.child.pid!;
   }
 
   static async create(net: SandboxNetwork, key: string, podUid: string, ip: string): Promise<PodNetns> {

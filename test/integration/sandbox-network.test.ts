@@ -25,10 +25,15 @@ const fetchScript = (url: string) => `fetch('${url}').then((r) => console.log('H
 const envWithout = (name: string) => Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== name)) as NodeJS.ProcessEnv;
 
 async function netnsInodes(): Promise<Set<string>> {
-  const out = new Set<string>();
+  return new Set((await netnsProcs()).values());
+}
+
+// Each live process's network namespace (its `net:[inode]` link), by pid.
+async function netnsProcs(): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
   for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
     const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-    if (ns) out.add(ns);
+    if (ns) out.set(Number(pid), ns);
   }
   return out;
 }
@@ -185,7 +190,17 @@ describe('sandbox pods in namespaces of their own', () => {
     expect(await netnsInodes()).toContain(inode);
     await kube(sb).del(podPath(name));
     await waitFor(`the veth ${hostVeth} to go`, async () => !(await run('ip', ['-o', 'link', 'show', 'master', 'graft0'])).stdout.includes(`${hostVeth}@`), 60_000, 100);
-    await waitFor('no process left in the pod\'s namespace', async () => !(await netnsInodes()).has(inode), 10_000, 100);
+    // The kernel hands a freed namespace's inode number to the next namespace made, and the
+    // replacement pod makes one at once: a process in `inode` is left over only when it is none of
+    // the running pods' own.
+    const ours = () => new Set([...sb.runner.pods.values()].flatMap((p) => [p.netns.holderPid, p.agent.child.pid, p.engine.child.pid]));
+    let left: number[] = [];
+    await waitFor('no process left in the pod\'s namespace', async () => {
+      const own = ours();
+      left = [...(await netnsProcs())].filter(([pid, ns]) => ns === inode && !own.has(pid)).map(([pid]) => pid);
+      return left.length === 0;
+    }, 10_000, 100).catch((err: Error) => { throw new Error(`${err.message}; left: ${left.join(', ')}`); });
+    for (const pid of [rp.netns.holderPid, rp.agent.child.pid, rp.engine.child.pid]) expect(await readlink(`/proc/${pid}/ns/net`).catch(() => 'gone')).toBe('gone');
     expect(rp.agent.running || rp.engine.running).toBe(false);
     // The Deployment's replacement gets a namespace of its own.
     await waitPods(sb, BM, 2);
