@@ -7,6 +7,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import type { KeepAliveAgents } from './small-get.js';
 
 export const S3SettingsSchema = z.object({
   // e.g. http://127.0.0.1:7070; absent means AWS's regional endpoint.
@@ -20,7 +21,7 @@ export const S3SettingsSchema = z.object({
   maxSockets: z.number().int().positive().default(64),
   // Attempts per request inside the SDK; the downloader retries with resume on top of this.
   maxAttempts: z.number().int().positive().default(2),
-  // Ranged reads of downloads go through Graft's own HTTP/1.1 reader (signed by the SDK), which
+  // Ranged reads of downloads go through Graft's own HTTP/1.1 reader (signed by request-signer.ts), which
   // writes bodies to disk without copies (the default); false sends them through the SDK's GetObject.
   directReads: z.boolean().optional(),
 });
@@ -97,10 +98,19 @@ export function directReadSettings(client: S3Client): DirectReadSettings | undef
   return directReadClients.get(client);
 }
 
+// The keep-alive agents of a client built here with directReads on, for the requests Graft sends
+// on its own beside the SDK's (listing pages): the same sockets, the same limit.
+const clientAgents = new WeakMap<S3Client, KeepAliveAgents>();
+
+export function keepAliveAgents(client: S3Client): KeepAliveAgents | undefined {
+  return clientAgents.get(client);
+}
+
 // `credentials` overrides both sources; for tools and tests that hold keys in memory.
 export function createS3Client(input: S3SettingsInput, opts: { credentials?: StaticCredentials } = {}): S3Client {
   const s = S3SettingsSchema.parse(input);
   const agentOpts = { keepAlive: true, maxSockets: s.maxSockets, scheduling: 'lifo' as const };
+  const agents = { http: new HttpAgent(agentOpts), https: new HttpsAgent(agentOpts) };
   const client = new S3Client({
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
@@ -113,12 +123,15 @@ export function createS3Client(input: S3SettingsInput, opts: { credentials?: Sta
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
-      httpAgent: new HttpAgent(agentOpts),
-      httpsAgent: new HttpsAgent(agentOpts),
+      httpAgent: agents.http,
+      httpsAgent: agents.https,
       connectionTimeout: CONNECT_TIMEOUT_MS,
       requestTimeout: IDLE_TIMEOUT_MS,
     },
   });
-  if (s.directReads !== false) directReadClients.set(client, { connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS });
+  if (s.directReads !== false) {
+    directReadClients.set(client, { connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS });
+    clientAgents.set(client, agents);
+  }
   return client;
 }

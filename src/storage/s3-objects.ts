@@ -6,6 +6,10 @@ import type { Readable } from 'node:stream';
 import {
   GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
+import { parseListPage, type ListPage } from './list-page.js';
+import { requestSigner } from './request-signer.js';
+import { directReadSettings, keepAliveAgents } from './s3-client.js';
+import { smallGet } from './small-get.js';
 
 export interface S3ObjectInfo {
   key: string;
@@ -29,17 +33,40 @@ export async function listObjects(client: S3Client, bucket: string, prefix: stri
   let token: string | undefined;
   do {
     const left = maxKeys - out.length + 1; // one more than allowed is enough to know
-    const page = await client.send(new ListObjectsV2Command({
-      Bucket: bucket, Prefix: prefix, ContinuationToken: token, ...(Number.isFinite(left) ? { MaxKeys: Math.min(1000, left) } : {}),
-    }), { abortSignal: signal });
-    for (const o of page.Contents ?? []) {
-      if (o.Key === undefined) continue;
-      out.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag, lastModified: o.LastModified });
-    }
+    const max = Number.isFinite(left) ? Math.min(1000, left) : undefined;
+    const page = await listPageDirect(client, bucket, prefix, token, max, signal) ?? await listPageSdk(client, bucket, prefix, token, max, signal);
+    out.push(...page.contents);
     if (out.length > maxKeys) throw new TooManyObjectsError(`s3://${bucket}/${prefix}`, maxKeys);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    token = page.truncated ? page.nextToken : undefined;
   } while (token);
   return out;
+}
+
+// A page of 1000 keys of up to 1 KiB each is about 1.5 MB of XML.
+const MAX_LIST_PAGE_BYTES = 8 * 1024 * 1024;
+
+// A listing page signed and sent by Graft (request-signer.ts), for clients built with direct reads.
+async function listPageDirect(client: S3Client, bucket: string, prefix: string, token: string | undefined, max: number | undefined, signal?: AbortSignal): Promise<ListPage | undefined> {
+  const agents = keepAliveAgents(client), direct = directReadSettings(client);
+  if (!agents || !direct) return undefined;
+  const query: Record<string, string> = { 'list-type': '2', prefix };
+  if (token !== undefined) query['continuation-token'] = token;
+  if (max !== undefined) query['max-keys'] = String(max);
+  const req = await requestSigner(client).sign(bucket, { query }, signal);
+  if (!req) return undefined;
+  const r = await smallGet(req, { agents, limit: MAX_LIST_PAGE_BYTES, idleTimeoutMs: direct.idleTimeoutMs, signal });
+  return parseListPage(r.body.toString('utf8'));
+}
+
+async function listPageSdk(client: S3Client, bucket: string, prefix: string, token: string | undefined, max: number | undefined, signal?: AbortSignal): Promise<ListPage> {
+  const page = await client.send(new ListObjectsV2Command({
+    Bucket: bucket, Prefix: prefix, ContinuationToken: token, ...(max !== undefined ? { MaxKeys: max } : {}),
+  }), { abortSignal: signal });
+  const contents: S3ObjectInfo[] = [];
+  for (const o of page.Contents ?? []) {
+    if (o.Key !== undefined) contents.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag, lastModified: o.LastModified });
+  }
+  return { contents, truncated: !!page.IsTruncated, nextToken: page.NextContinuationToken };
 }
 
 export async function headObject(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<S3ObjectInfo> {

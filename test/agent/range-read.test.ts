@@ -14,6 +14,7 @@ const data = randomBytes(700_000);
 let server: Server;
 let endpoint: string;
 let chunked = false;
+let ignoreRange = false;
 let seen: Array<{ url: string; range: string; connection: string; auth: boolean; ifMatch?: string }> = [];
 let dir: string;
 
@@ -23,6 +24,7 @@ beforeAll(async () => {
     seen.push({ url: req.url ?? '', range, connection: req.headers.connection ?? '', auth: /^AWS4-HMAC-SHA256 /.test(req.headers.authorization ?? ''), ifMatch: req.headers['if-match'] });
     const m = /^bytes=(\d+)-(\d+)$/.exec(range)!;
     const [a, b] = [Number(m[1]), Number(m[2])];
+    if (ignoreRange) { res.setHeader('Content-Length', data.length); res.end(data); return; }
     const body = data.subarray(a, b + 1);
     res.statusCode = 206;
     res.setHeader('Content-Range', `bytes ${a}-${b}/${data.length}`);
@@ -61,12 +63,27 @@ async function readInto(client: ReturnType<typeof createS3Client>, start: number
 describe('readRange', () => {
   const credentials = { accessKeyId: 'AKTEST', secretAccessKey: 'not-a-real-secret' };
 
-  it('reads through the direct reader with the SDK-signed request', async () => {
+  it('reads through the direct reader with a request signed by Graft (at the path the SDK resolved)', async () => {
     seen = [];
     chunked = false;
     const client = createS3Client({ endpoint, forcePathStyle: true }, { credentials });
     expect((await readInto(client, 1000, 600_000)).equals(data.subarray(1000, 600_001))).toBe(true);
-    expect(seen).toEqual([{ url: '/bkt/dir/obj%20name?x-id=GetObject', range: 'bytes=1000-600000', connection: 'close', auth: true, ifMatch: '"e1"' }]);
+    expect(seen).toEqual([{ url: '/bkt/dir/obj%20name', range: 'bytes=1000-600000', connection: 'close', auth: true, ifMatch: '"e1"' }]);
+    client.destroy();
+  });
+
+  it('reads a small range over the client\'s keep-alive sockets, and refuses an answer that ignores the range', async () => {
+    seen = [];
+    chunked = false;
+    const client = createS3Client({ endpoint, forcePathStyle: true }, { credentials });
+    expect((await readInto(client, 10, 5009)).equals(data.subarray(10, 5010))).toBe(true);
+    expect((await readInto(client, 0, 99)).equals(data.subarray(0, 100))).toBe(true);
+    expect(seen.map((s) => [s.url, s.connection, s.auth, s.ifMatch])).toEqual([['/bkt/dir/obj%20name', 'keep-alive', true, '"e1"'], ['/bkt/dir/obj%20name', 'keep-alive', true, '"e1"']]);
+    ignoreRange = true;
+    try {
+      await expect(readInto(client, 10, 5009)).rejects.toThrow(/got status 200 without a range/);
+      await expect(readInto(client, 0, 99)).rejects.toThrow(/answer (holds more|is larger than)/);
+    } finally { ignoreRange = false; }
     client.destroy();
   });
 

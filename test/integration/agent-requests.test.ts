@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdapterCache } from '../../src/agent/cache.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { stageAdapter, type StagerDeps } from '../../src/agent/stager.js';
+import { RequestSigner } from '../../src/storage/request-signer.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { silentLogger } from '../../src/util/log.js';
 import { digestOf, oversizedHeaderLength, readFixture, upload, type AdapterFiles } from '../agent/fixtures.js';
@@ -27,13 +28,21 @@ describe('S3 requests per staged adapter', () => {
     client = gw.client();
     root = await mkdtemp(join(tmpdir(), 'graft-requests-'));
     good = await readFixture('gpt2-causal-tigrinya');
-    // Every command the stager sends (the direct reader's GETs are signed by one each).
+    // Every request the stager sends: through the SDK (the request signer's probe of the bucket's
+    // endpoint is signed, never sent), or signed by Graft (listings and ranged reads).
     client.middlewareStack.add((next, ctx) => async (args) => {
-      seen.push({ command: ctx.commandName as string, range: (args.input as { Range?: string }).Range });
+      const input = args.input as { Range?: string; Key?: string };
+      if (input.Key !== 'graft-endpoint-probe') seen.push({ command: ctx.commandName as string, range: input.Range });
       return next(args);
     }, { step: 'initialize', name: 'countCommands' });
+    const sign = RequestSigner.prototype.sign;
+    vi.spyOn(RequestSigner.prototype, 'sign').mockImplementation(function (this: RequestSigner, bucket, req, signal) {
+      seen.push({ command: req.key === undefined ? 'ListObjectsV2Command' : 'GetObjectCommand', range: req.headers?.range });
+      return sign.call(this, bucket, req, signal);
+    });
   });
   afterAll(async () => {
+    vi.restoreAllMocks();
     client?.destroy();
     await gw?.stop();
     if (root) await rm(root, { recursive: true, force: true });
