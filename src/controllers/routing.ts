@@ -75,16 +75,24 @@ export function adapterRoutingController(): ControllerFactory {
 export function gatewayRoutingController(): ControllerFactory {
   return (ctx) => {
     const deps = depsOf(ctx, appliesCounter(ctx), new AppliedMemory());
+    const baseModels = ctx.cache(BaseModelKind);
+    // An Adapter or a Service matters only to a BaseModel that names a Gateway: without one its
+    // routes are gone after the pass that the BaseModel's own change started, so the many
+    // Adapter events of a large rollout start no passes at all.
+    const routed = (ns: string | undefined, bm: string) => {
+      const spec = baseModels.get(ns, bm)?.spec as { routing?: { gateway?: unknown } } | undefined;
+      return spec?.routing?.gateway !== undefined;
+    };
     const toBaseModel = (o: KubeObject) => {
       const bm = o.metadata?.labels?.[LABEL_BASEMODEL];
-      return bm ? [joinKey(o.metadata?.namespace, bm)] : [];
+      return bm && routed(o.metadata?.namespace, bm) ? [joinKey(o.metadata?.namespace, bm)] : [];
     };
     return {
       name: 'gateway',
       for: BaseModelKind,
       owns: [HTTPRouteKind],
       watches: [
-        { kind: AdapterKind, map: (a) => [joinKey(a.metadata?.namespace, String(specOf(a)?.baseModel ?? ''))] },
+        { kind: AdapterKind, map: (a) => { const bm = String(specOf(a)?.baseModel ?? ''); return routed(a.metadata?.namespace, bm) ? [joinKey(a.metadata?.namespace, bm)] : []; } },
         // The adapters' Services (routing's, labelled with the BaseModel): a route names one only once it is there.
         { kind: ServiceKind, map: toBaseModel },
       ],

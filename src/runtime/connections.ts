@@ -17,7 +17,9 @@ export type ConnectionLimits = { maxSockets: number; maxFreeSockets: number };
 export class ReusedConnections {
   private kept: { https: boolean; options: AgentOptions; agent: HttpAgent } | undefined;
 
-  constructor(private readonly limits: ConnectionLimits = { maxSockets: 64, maxFreeSockets: 16 }, private readonly retireMs = 60_000) {}
+  // As many kept as may be open: a burst of writes beyond the kept ones would otherwise close
+  // them afterwards and pay a TLS handshake each, on both ends, at the next burst.
+  constructor(private readonly limits: ConnectionLimits = { maxSockets: 64, maxFreeSockets: 64 }, private readonly retireMs = 60_000) {}
 
   // The agent to send a request with, given the one client-node made for it.
   reuse<T>(fresh: T): T | HttpAgent {

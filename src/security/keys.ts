@@ -16,13 +16,28 @@ export type AgentTls = { certPem: string; keyPem: string };
 
 export class KeyRing {
   private readonly tlsCache = new Map<string, AgentTls>();
+  // Derived values by purpose and BaseModel: the operator sends the token with every agent call,
+  // and an HMAC (a new one each time) is most of such a call's own CPU.
+  private readonly derived = new Map<string, Buffer>();
 
   constructor(private readonly master: Buffer) {
     if (master.length < 32) throw new Error('the master key must be at least 32 bytes');
   }
 
   private derive(purpose: string, bm: BaseModelRef): Buffer {
-    return createHmac('sha256', this.master).update(`graft/${purpose}/v1\n${bm.namespace}/${bm.name}`).digest();
+    const input = `graft/${purpose}/v1\n${bm.namespace}/${bm.name}`;
+    let out = this.derived.get(input);
+    if (!out) {
+      out = createHmac('sha256', this.master).update(input).digest();
+      this.derived.set(input, out);
+    }
+    return out;
+  }
+
+  // Forgets what was derived for a BaseModel that is gone.
+  forget(bm: BaseModelRef): void {
+    for (const purpose of ['agent-token', 'engine-key', 'agent-tls']) this.derived.delete(`graft/${purpose}/v1\n${bm.namespace}/${bm.name}`);
+    this.tlsCache.delete(`${bm.namespace}/${bm.name}`);
   }
 
   // The bearer token the agents of this BaseModel accept.

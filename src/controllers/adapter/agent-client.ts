@@ -66,6 +66,7 @@ export class AgentClient implements AgentApi {
     const id = `${bm.namespace}/${bm.name}`;
     this.pools.get(id)?.agent.destroy();
     this.pools.delete(id);
+    this.opts.keyRing.forget(bm);
   }
 
   close(): void {

@@ -111,10 +111,16 @@ async function refusedAs(deps: RoutingDeps, adapter: KubeObject, kind: string, l
 }
 
 // The engine port of a usable BaseModel (the port its own Service targets), else undefined.
+// Parsed once per version of the object (the cache replaces an object when it changes): every
+// Adapter's pass asks, and a thousand parses of the same spec were a tenth of a rollout's passes.
+const ports = new WeakMap<KubeObject, number | undefined>();
 export function enginePort(bm: KubeObject | undefined): number | undefined {
   if (!bm || bm.metadata?.deletionTimestamp) return undefined;
+  if (ports.has(bm)) return ports.get(bm);
   const parsed = BaseModelSpec.safeParse(bm.spec);
-  return parsed.success ? parsed.data.engine.port : undefined;
+  const port = parsed.success ? parsed.data.engine.port : undefined;
+  ports.set(bm, port);
+  return port;
 }
 
 async function removeChildren(deps: RoutingDeps, adapter: KubeObject, childName: string, log: Logger, signal: AbortSignal): Promise<void> {
