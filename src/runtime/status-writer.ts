@@ -1,4 +1,4 @@
-import { applyStatus, statusEqual } from './apply.js';
+import { patchStatus, statusEqual } from './apply.js';
 import type { KubeClient } from './kube-client.js';
 import type { KubeObject } from './object.js';
 
@@ -26,8 +26,10 @@ export class StatusWriter {
   // Writes `status` unless it equals the current one; returns whether a write was sent. `signal`
   // is the reconcile's: nothing is sent once it has aborted.
   async write(obj: KubeObject, status: Record<string, unknown>, signal?: AbortSignal): Promise<boolean> {
-    if (statusEqual(this.current(obj), status)) return false;
-    const result = await applyStatus(this.client, { ...obj, status: undefined }, status, signal);
+    const current = this.current(obj);
+    if (statusEqual(current, status)) return false;
+    const result = await patchStatus(this.client, obj, current, status, signal);
+    if (!result) return false;
     this.written.set(idOf(obj), { overVersion: obj.metadata?.resourceVersion, resultVersion: result?.metadata?.resourceVersion, status });
     return true;
   }

@@ -27,13 +27,34 @@ function cache(objs: Obj[] = []): Cache<KubeObject> & { put(o: Obj): void } {
   };
 }
 
+function mergeInto(target: Obj, patch: Obj): Obj {
+  const out: Obj = { ...target };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' && !Array.isArray(out[k]) ? mergeInto(out[k] ?? {}, v as Obj) : v;
+  }
+  return out;
+}
+
 function recordingClient(pods: Obj[] = []) {
   const calls: { verb: string; obj?: Obj }[] = [];
+  const statuses = new Map<string, Obj>();
   let rv = 100;
   const client = {
     withSignal() { return client; },
     async create(_k: unknown, obj: Obj) { calls.push({ verb: 'create', obj }); return obj; },
     async apply(obj: Obj) { calls.push({ verb: 'apply', obj }); return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++rv) } }; },
+    async resolve(_apiVersion: string, kind: string) { return { kind }; },
+    // Status goes as a merge patch (RFC 7386) of what the writer last saw: recorded as the status it makes.
+    async patch(k: { kind: string }, namespace: string, name: string, _type: string, body: Obj, opts: { subresource?: string }) {
+      if (opts.subresource !== 'status') throw new Error('only status is patched here');
+      const id = `${namespace}/${name}`;
+      const status = mergeInto(statuses.get(id) ?? {}, body.status);
+      statuses.set(id, status);
+      const obj = { kind: k.kind, metadata: { name, namespace, resourceVersion: String(++rv) }, status };
+      calls.push({ verb: 'status', obj });
+      return obj;
+    },
     async list() { return { items: pods }; },
     async delete() { calls.push({ verb: 'delete' }); return true; },
   };
@@ -57,7 +78,7 @@ function depsFor(sets: Obj[], opts: { jobs?: Obj[]; pods?: Obj[]; max?: number }
   return { deps, calls, jobs };
 }
 const signal = new AbortController().signal;
-const lastStatus = (calls: { verb: string; obj?: Obj }[], name: string) => calls.filter((c) => c.verb === 'apply' && c.obj?.kind === 'AdapterSet' && c.obj.metadata.name === name).pop()?.obj?.status;
+const lastStatus = (calls: { verb: string; obj?: Obj }[], name: string) => calls.filter((c) => c.verb === 'status' && c.obj?.kind === 'AdapterSet' && c.obj.metadata.name === name).pop()?.obj?.status;
 
 describe('AdapterSet reconcile', () => {
   it('starts at most maxJobsPerNamespace merge Jobs in a namespace, across sets reconciled at once', async () => {
