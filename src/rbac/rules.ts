@@ -41,7 +41,7 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
   },
   {
     apiGroups: ['graft.dev'], resources: ['basemodels/status', 'adapters/status'], verbs: ['patch'],
-    why: 'status, written by server-side apply (field manager graft) only when it changed',
+    why: 'status, written as a merge patch (field manager graft) only when it changed',
   },
   {
     apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'],
@@ -73,7 +73,7 @@ export const WATCHED_NAMESPACE_RULES: readonly Rule[] = [
   },
   {
     apiGroups: ['graft.dev'], resources: ['adaptersets/status'], verbs: ['patch'],
-    why: 'AdapterSet status (decisions, modules, versions), written by server-side apply only when it changed',
+    why: 'AdapterSet status (decisions, modules, versions), written as a merge patch only when it changed',
   },
   {
     apiGroups: ['graft.dev'], resources: ['adapters'], verbs: ['create'],
