@@ -148,6 +148,24 @@ export class AdapterManager {
     return this.status(r);
   }
 
+  // The adapter's status once its runner has nothing more to do (Loaded, Failed, or waiting for a
+  // retry), or after `ms`, or when `signal` aborts, whichever comes first.
+  async settled(name: string, ms: number, signal?: AbortSignal): Promise<AdapterStatus | undefined> {
+    const run = this.running.get(name);
+    if (run && ms > 0 && !signal?.aborted) {
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      await Promise.race([
+        run.catch(() => undefined),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }),
+        new Promise<void>((resolve) => { onAbort = () => resolve(); signal?.addEventListener('abort', onAbort, { once: true }); }),
+      ]);
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    return this.get(name);
+  }
+
   // Starts unloading; the record disappears once the engine no longer holds the adapter.
   delete(name: string): AdapterStatus | undefined {
     const r = this.records.get(name);

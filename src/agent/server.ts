@@ -7,7 +7,7 @@
 // - the /v1 routes live in one encapsulated plugin whose own hook checks the token again.
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AllowedSources } from '../contracts/allowed-sources.js';
-import { firstIssue, PutAdapterBody } from '../contracts/agent-api.js';
+import { firstIssue, PutAdapterBody, PutAdapterQuery } from '../contracts/agent-api.js';
 import type { Logger } from '../util/log.js';
 import type { TokenFile } from './auth.js';
 import { fromFrameworkError, sendError } from './errors.js';
@@ -111,7 +111,26 @@ function v1Routes(d: ServerDeps): FastifyPluginAsync {
       if (!d.allowedSources.allows(body.data.source)) {
         return sendError(reply, 'SourceNotAllowed', `source ${body.data.source} is not under the allowed sources of this BaseModel (${d.allowedSources.describe()}); nothing was staged`, 'source');
       }
-      const s = d.manager.put(req.params.name, { source: body.data.source, digest: body.data.digest });
+      const query = PutAdapterQuery.safeParse(req.query ?? {});
+      if (!query.success) {
+        const issue = query.error.issues[0]!;
+        if (issue.code === 'unrecognized_keys') return sendError(reply, 'BadRequest', `unknown query parameter "${issue.keys[0]}": PUT takes only "wait" (milliseconds to wait for the load)`, issue.keys[0]);
+        const field = String(issue.path[0] ?? 'wait');
+        return sendError(reply, 'BadRequest', `${field}: ${issue.code === 'invalid_type' ? 'give it once, as a whole number of milliseconds' : issue.message}`, field);
+      }
+      let s = d.manager.put(req.params.name, { source: body.data.source, digest: body.data.digest });
+      const wait = query.data.wait ?? 0;
+      if (wait > 0 && s.state !== 'Loaded' && s.state !== 'Failed') {
+        // A caller that goes away stops the wait (the PUT itself has taken effect).
+        const gone = new AbortController();
+        const onClose = () => gone.abort();
+        req.raw.once('close', onClose);
+        try {
+          s = (await d.manager.settled(req.params.name, wait, gone.signal)) ?? s;
+        } finally {
+          req.raw.off('close', onClose);
+        }
+      }
       return reply.code(s.state === 'Loaded' || s.state === 'Failed' ? 200 : 202).send(s);
     });
 

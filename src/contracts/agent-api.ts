@@ -33,6 +33,16 @@ export const PutAdapterBody = z.strictObject({
 });
 export type PutAdapterBody = z.infer<typeof PutAdapterBody>;
 
+// PUT /v1/adapters/{name}?wait=<ms>: answer once the adapter is Loaded or Failed (200), or after
+// that many milliseconds with where it stands (202). A small adapter loads within a second, so the
+// operator learns the outcome from the PUT itself and writes the Adapter's status once, Ready,
+// instead of Loading first and Ready after its next read of the agent.
+export const MAX_PUT_WAIT_MS = 10_000;
+export const PutAdapterQuery = z.strictObject({
+  wait: z.string().regex(/^\d{1,5}$/, { error: 'wait must be a whole number of milliseconds' })
+    .transform(Number).refine((n) => n <= MAX_PUT_WAIT_MS, { error: `wait must be at most ${MAX_PUT_WAIT_MS} ms` }).optional(),
+});
+
 // What the agent reports for one adapter (GET /v1/adapters/:name, PUT, DELETE, and each item of
 // the list). Fields a newer agent adds are dropped by an older operator.
 export const AdapterStatus = z.object({

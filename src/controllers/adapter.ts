@@ -25,6 +25,9 @@ export const DEFAULT_TIMING: AdapterTiming = {
   recheckMs: 2_000,
   pollMs: 1_000,
   inFlightPerPod: 16,
+  // A small adapter stages and loads within a second: its PUT answers Loaded and its first status
+  // write is Ready. A slower one answers Staging after this and is followed by the next reads.
+  putWaitMs: 2_000,
   statusIntervalMs: 2_000,
   notReadyGraceMs: 60_000,
   baseModelWaitMs: 5 * 60_000,

@@ -63,6 +63,27 @@ describe('AdapterManager with vLLM', () => {
     await manager.stop();
   });
 
+  it('settled(): the status once the load is done, or where it stands when the wait runs out or is given up', async () => {
+    fake = await startFakeVllm();
+    const { cache, manager } = await setup(new VllmClient(fake.url));
+    const e = await seed(cache, 'a1', 's3://bucket/a1/');
+    expect(manager.put('a1', { source: 's3://bucket/a1/', digest: e.digest }).state).not.toBe('Loaded');
+    expect(await manager.settled('a1', 5_000)).toMatchObject({ state: 'Loaded', digest: e.digest });
+    // Nothing running: at once.
+    expect(await manager.settled('a1', 5_000)).toMatchObject({ state: 'Loaded' });
+    expect(await manager.settled('nobody', 5_000)).toBeUndefined();
+    // A wait given up (the caller went away) or run out answers where it stands.
+    const e2 = await seed(cache, 'a2', 's3://bucket/a2/');
+    manager.put('a2', { source: 's3://bucket/a2/', digest: e2.digest });
+    const gone = new AbortController();
+    gone.abort();
+    expect((await manager.settled('a2', 5_000, gone.signal))!.state).not.toBe('Loaded');
+    expect((await manager.settled('a2', 0))!.state).not.toBe('Loaded');
+    await manager.idle();
+    expect(manager.get('a2')!.state).toBe('Loaded');
+    await manager.stop();
+  });
+
   it('after a restart, treats an adapter the engine still holds from the same folder as Loaded, without a load call', async () => {
     fake = await startFakeVllm();
     const { cache, manager } = await setup(new VllmClient(fake.url));

@@ -158,6 +158,11 @@ describe('agent API errors', () => {
       [await call('PUT', '/v1/adapters/b1', { payload: 'source=x', headers: { 'content-type': 'text/plain' } }), 415, 'UnsupportedMediaType'],
       [await call('PUT', '/v1/adapters/b1', { payload: JSON.stringify({ source: `s3://bucket/${'x'.repeat(70_000)}/` }), headers: { 'content-type': 'application/json' } }), 413, 'BodyTooLarge'],
       [await call('PUT', '/v1/adapters/b1', { payload: { source: 's3://other-bucket/a1/' } }), 403, 'SourceNotAllowed', 'source'],
+      [await call('PUT', '/v1/adapters/b1?wait=soon', { payload: { source: 's3://bucket/a1/' } }), 400, 'BadRequest', 'wait'],
+      [await call('PUT', '/v1/adapters/b1?wait=20000', { payload: { source: 's3://bucket/a1/' } }), 400, 'BadRequest', 'wait'],
+      [await call('PUT', '/v1/adapters/b1?wait=-1', { payload: { source: 's3://bucket/a1/' } }), 400, 'BadRequest', 'wait'],
+      [await call('PUT', '/v1/adapters/b1?wait=1&wait=2', { payload: { source: 's3://bucket/a1/' } }), 400, 'BadRequest', 'wait'],
+      [await call('PUT', '/v1/adapters/b1?force=1', { payload: { source: 's3://bucket/a1/' } }), 400, 'BadRequest', 'force'],
       [await call('GET', '/v1/nothing-here'), 404, 'NotFound'],
     ];
     for (const [r, status, code, field] of cases) {

@@ -75,6 +75,11 @@ describe('AgentClient', () => {
     const s = await client.put(target(own), 'a', { source: 's3://b/a/', digest: `sha256:${'b'.repeat(64)}` }, signal);
     expect(s.state).toBe('Staging');
     expect(JSON.parse(seen.at(-1)!.body)).toEqual({ source: 's3://b/a/', digest: `sha256:${'b'.repeat(64)}` });
+    expect(seen.at(-1)).toMatchObject({ method: 'PUT', url: '/v1/adapters/a' });
+    // With a wait the agent may hold the answer until the load is done.
+    answer = () => ({ status: 200, body: JSON.stringify(entry('a', 'Loaded')) });
+    expect((await client.put(target(own), 'a', { source: 's3://b/a/' }, signal, 2_000)).state).toBe('Loaded');
+    expect(seen.at(-1)).toMatchObject({ method: 'PUT', url: '/v1/adapters/a?wait=2000' });
     answer = () => ({ status: 204, body: '' });
     await client.delete(target(own), 'a b', signal);
     expect(seen.at(-1)).toMatchObject({ method: 'DELETE', url: '/v1/adapters/a%20b' });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Limiter } from '../../util/limiter.js';
-import type { AgentApi, AgentTarget } from './agent-client.js';
+import { AGENT_CALLS_PER_POD, type AgentApi, type AgentTarget } from './agent-client.js';
 import { isAgentCallError } from './errors.js';
 import type { AgentView } from './model.js';
 import type { AgentAction } from './plan.js';
@@ -86,7 +86,9 @@ export class AgentCaller {
     private readonly agents: AgentApi, private readonly targets: ReadonlyMap<string, AgentTarget & { uid: string }>,
     private readonly views: Map<string, AgentView>, private readonly backoff: CallBackoff,
     private readonly nowMs: number, private readonly signal: AbortSignal, private readonly log: Logger,
-    private readonly limits = { perPod: 4, total: 64 },
+    // putWaitMs: how long an agent may hold a PUT's answer for the load to finish (?wait=), so
+    // the report that follows says Loaded and the Adapter's status is written once, Ready.
+    private readonly limits = { perPod: AGENT_CALLS_PER_POD, total: 64, putWaitMs: 0 },
   ) {
     this.all = new Limiter(limits.total);
   }
@@ -112,7 +114,7 @@ export class AgentCaller {
     if (signal.aborted) return;
     try {
       if (a.op === 'put') {
-        const answer = await this.agents.put(t, a.name, a.digest ? { source: a.source, digest: a.digest } : { source: a.source }, signal);
+        const answer = await this.agents.put(t, a.name, a.digest ? { source: a.source, digest: a.digest } : { source: a.source }, signal, this.limits.putWaitMs);
         const v = this.views.get(a.pod);
         if (v?.reachable && answer?.name === a.name) v.adapters.set(a.name, answer);
       } else await this.agents.delete(t, a.name, signal);

@@ -9,7 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { z } from 'zod';
-import { AdapterList, AdapterStatus, type PutAdapterBody } from '../../contracts/agent-api.js';
+import { AdapterList, AdapterStatus, MAX_PUT_WAIT_MS, type PutAdapterBody } from '../../contracts/agent-api.js';
 import { AGENT_PORT } from '../../contracts/names.js';
 import { agentServerName, type BaseModelRef, type KeyRing } from '../../security/keys.js';
 import { AgentCallError, type AgentErrorCode } from './errors.js';
@@ -21,11 +21,15 @@ export type AgentTarget = { pod: string; address: string; baseModel: BaseModelRe
 // What the reconcile steps need from the agents (a fake of this makes them unit tests).
 export interface AgentApi {
   list(t: AgentTarget, signal: AbortSignal): Promise<Map<string, AgentAdapter>>;
-  put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal): Promise<AgentAdapter>;
+  // waitMs: the agent answers once the adapter is Loaded or Failed, or after that long (?wait=).
+  put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal, waitMs?: number): Promise<AgentAdapter>;
   delete(t: AgentTarget, name: string, signal: AbortSignal): Promise<void>;
   // The BaseModel is gone: drop what is kept for it (connections).
   forget?(baseModel: BaseModelRef): void;
 }
+
+// Calls at once to one pod: its connection pool's size (act.ts sends no more than this).
+export const AGENT_CALLS_PER_POD = 8;
 
 export type AgentClientOptions = {
   keyRing: KeyRing;
@@ -54,8 +58,9 @@ export class AgentClient implements AgentApi {
     return new Map(body.adapters.map((a) => [a.name, a as AgentAdapter]));
   }
 
-  async put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal): Promise<AgentAdapter> {
-    return await this.call(t, 'PUT', `/v1/adapters/${encodeURIComponent(name)}`, body, AdapterStatus, signal) as AgentAdapter;
+  async put(t: AgentTarget, name: string, body: PutAdapterBody, signal: AbortSignal, waitMs = 0): Promise<AgentAdapter> {
+    const wait = waitMs > 0 ? `?wait=${Math.min(Math.round(waitMs), MAX_PUT_WAIT_MS)}` : '';
+    return await this.call(t, 'PUT', `/v1/adapters/${encodeURIComponent(name)}${wait}`, body, AdapterStatus, signal, waitMs) as AgentAdapter;
   }
 
   async delete(t: AgentTarget, name: string, signal: AbortSignal): Promise<void> {
@@ -81,7 +86,7 @@ export class AgentClient implements AgentApi {
     have?.agent.destroy();
     // As many kept sockets as the calls sent at once to one pod (act.ts), so a burst does not
     // close and reopen connections; one SecureContext for the pool, not one per connection.
-    const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 4, maxFreeSockets: 4, timeout: 60_000 };
+    const common = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets: AGENT_CALLS_PER_POD, maxFreeSockets: AGENT_CALLS_PER_POD, timeout: 60_000 };
     const agent = t.tls
       ? new HttpsAgent({ ...common, secureContext: createSecureContext({ ca: this.opts.keyRing.agentTls(t.baseModel).certPem }), servername: agentServerName(t.baseModel) })
       : new HttpAgent(common);
@@ -89,12 +94,13 @@ export class AgentClient implements AgentApi {
     return agent;
   }
 
-  private call<S extends z.ZodType>(t: AgentTarget, method: string, path: string, body: unknown, schema: S | undefined, signal: AbortSignal): Promise<z.infer<S>> {
+  // waitMs: how long the agent may hold the answer (a PUT with ?wait=), added to the timeout.
+  private call<S extends z.ZodType>(t: AgentTarget, method: string, path: string, body: unknown, schema: S | undefined, signal: AbortSignal, waitMs = 0): Promise<z.infer<S>> {
     const where = `${method} ${t.tls ? 'https' : 'http'}://${hostOf(t.address)}:${t.port ?? AGENT_PORT}${path}`;
     if (signal.aborted) return Promise.reject(this.fail('aborted', `${where}: not sent, the reconcile was aborted`, signal.reason));
     try { this.opts.checkLeadership?.(); } catch (err) { return Promise.reject(this.fail('aborted', `${where}: not sent, ${(err as Error).message}`, err)); }
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const timeoutMs = this.opts.timeoutMs ?? 5_000;
+    const timeoutMs = (this.opts.timeoutMs ?? 5_000) + Math.min(Math.max(0, waitMs), MAX_PUT_WAIT_MS);
     const limit = this.opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER;
     return new Promise((resolve, reject) => {
       let settled = false;

@@ -7,7 +7,7 @@ import { keyOf, type KubeObject } from '../../runtime/object.js';
 import { Limiter } from '../../util/limiter.js';
 import type { BaseModelRef } from '../../security/keys.js';
 import { AgentCaller, callKey } from './act.js';
-import type { AgentApi, AgentTarget } from './agent-client.js';
+import { AGENT_CALLS_PER_POD, type AgentApi, type AgentTarget } from './agent-client.js';
 import type { ControllerMemory } from './memory.js';
 import type { AdapterMetrics } from './metrics.js';
 import type { AgentView, ServingPod } from './model.js';
@@ -35,6 +35,8 @@ export type AdapterTiming = {
   // At most this many adapters in flight (staging or loading) per pod; more PUTs wait for the
   // next pass (admitActions).
   inFlightPerPod: number;
+  // How long an agent may hold a PUT's answer until the load is done (act.ts); 0: answer at once.
+  putWaitMs?: number;
   // How long a pod may be NotReady (or its agent unreachable) before its placements move.
   notReadyGraceMs: number;
   // How long an Adapter waits for a missing BaseModel before it is Stalled (BaseModelNotFound).
@@ -100,7 +102,7 @@ export async function reconcileAdapters(deps: AdapterDeps, namespace: string, bm
   // Without a usable BaseModel only deleted Adapters are unloaded; the rest stay as they are.
   const planned = planActions(want.set.infos, placement.placements, views).filter((a) => !!want.spec || unloadsDeleted(want, a));
   const actions = admitActions(planned, views, t.inFlightPerPod);
-  const caller = new AgentCaller(deps.agents, targets, views, mem.backoff, now, signal, log);
+  const caller = new AgentCaller(deps.agents, targets, views, mem.backoff, now, signal, log, { perPod: AGENT_CALLS_PER_POD, total: 64, putWaitMs: t.putWaitMs ?? 0 });
   const report = reporter({
     adapters, wanted: want, baseModelName: bmName, placement, views, slots, statusOf: statusOfA, nowMs: now,
     callError: (a, pod) => {
