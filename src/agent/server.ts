@@ -121,14 +121,15 @@ function v1Routes(d: ServerDeps): FastifyPluginAsync {
       let s = d.manager.put(req.params.name, { source: body.data.source, digest: body.data.digest });
       const wait = query.data.wait ?? 0;
       if (wait > 0 && s.state !== 'Loaded' && s.state !== 'Failed') {
-        // A caller that goes away stops the wait (the PUT itself has taken effect).
+        // A caller that goes away stops the wait (the PUT itself has taken effect). The response's
+        // close, not the request's: the request closes as soon as its body has been read.
         const gone = new AbortController();
         const onClose = () => gone.abort();
-        req.raw.once('close', onClose);
+        reply.raw.once('close', onClose);
         try {
           s = (await d.manager.settled(req.params.name, wait, gone.signal)) ?? s;
         } finally {
-          req.raw.off('close', onClose);
+          reply.raw.off('close', onClose);
         }
       }
       return reply.code(s.state === 'Loaded' || s.state === 'Failed' ? 200 : 202).send(s);

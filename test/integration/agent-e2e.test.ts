@@ -120,6 +120,24 @@ describe('graft agent (process) with versitygw and llm-d-inference-sim', () => {
     expect(again).toMatchObject({ status: 200, body: { state: 'Loaded' } });
   });
 
+  it('with ?wait=, answers once the load is done: 200 Loaded, or 200 Failed with the reason', async () => {
+    const src = await upload(client, BUCKET, 'team/waited', good);
+    const t0 = Date.now();
+    const put = await api('PUT', '/v1/adapters/waited?wait=10000', { source: src });
+    expect(put).toMatchObject({ status: 200, body: { state: 'Loaded', digest: digestOf(good) } });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await sim.loras()).toContain('waited');
+    const bad = await api('PUT', '/v1/adapters/waited-bad?wait=10000', { source: src, digest: `sha256:${'0'.repeat(64)}` });
+    expect(bad).toMatchObject({ status: 200, body: { state: 'Failed', error: { reason: 'DigestMismatch' } } });
+    // Gone again, so the later tests count only their own.
+    for (const name of ['waited', 'waited-bad']) await api('DELETE', `/v1/adapters/${name}`);
+    const deadline = Date.now() + 20_000;
+    while ((await api('GET', '/v1/adapters/waited')).status !== 404 || (await api('GET', '/v1/adapters/waited-bad')).status !== 404) {
+      if (Date.now() > deadline) throw new Error('the waited adapters were not unloaded within 20 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   it('fails a wrong expected digest with DigestMismatch: nothing loaded, no folder left', async () => {
     const src = await upload(client, BUCKET, 'team/wrong-digest', good);
     await api('PUT', '/v1/adapters/wrong-digest', { source: src, digest: `sha256:${'0'.repeat(64)}` });
