@@ -30,7 +30,7 @@ export class StatusWriter {
     if (statusEqual(current, status)) return false;
     const result = await patchStatus(this.client, obj, current, status, signal);
     if (!result) return false;
-    this.written.set(idOf(obj), { overVersion: obj.metadata?.resourceVersion, resultVersion: result?.metadata?.resourceVersion, status });
+    this.written.set(idOf(obj), { overVersion: obj.metadata?.resourceVersion, resultVersion: result.metadata?.resourceVersion, status });
     return true;
   }
 

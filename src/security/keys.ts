@@ -12,6 +12,10 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 
 export type BaseModelRef = { namespace: string; name: string };
 
+const PURPOSES = ['agent-token', 'engine-key', 'agent-tls'] as const;
+// What the master key's HMAC runs over: the purpose, versioned, and the BaseModel.
+const deriveInput = (purpose: typeof PURPOSES[number], bm: BaseModelRef) => `graft/${purpose}/v1\n${bm.namespace}/${bm.name}`;
+
 export type AgentTls = { certPem: string; keyPem: string };
 
 export class KeyRing {
@@ -24,8 +28,8 @@ export class KeyRing {
     if (master.length < 32) throw new Error('the master key must be at least 32 bytes');
   }
 
-  private derive(purpose: string, bm: BaseModelRef): Buffer {
-    const input = `graft/${purpose}/v1\n${bm.namespace}/${bm.name}`;
+  private derive(purpose: typeof PURPOSES[number], bm: BaseModelRef): Buffer {
+    const input = deriveInput(purpose, bm);
     let out = this.derived.get(input);
     if (!out) {
       out = createHmac('sha256', this.master).update(input).digest();
@@ -36,7 +40,7 @@ export class KeyRing {
 
   // Forgets what was derived for a BaseModel that is gone.
   forget(bm: BaseModelRef): void {
-    for (const purpose of ['agent-token', 'engine-key', 'agent-tls']) this.derived.delete(`graft/${purpose}/v1\n${bm.namespace}/${bm.name}`);
+    for (const purpose of PURPOSES) this.derived.delete(deriveInput(purpose, bm));
     this.tlsCache.delete(`${bm.namespace}/${bm.name}`);
   }
 

@@ -58,6 +58,11 @@ export function contentLength(head: ResponseHead): number | undefined {
 
 // The first byte of a `Content-Range: bytes a-b/n` header; undefined when absent or not bytes.
 export function contentRangeStart(head: ResponseHead): number | undefined {
-  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(head.headers.get('content-range') ?? '');
+  return rangeStartOf(head.headers.get('content-range'));
+}
+
+// The same from the header's value (node:http's parsed headers).
+export function rangeStartOf(contentRange: string | undefined): number | undefined {
+  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(contentRange ?? '');
   return m ? Number(m[1]) : undefined;
 }

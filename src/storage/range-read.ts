@@ -8,6 +8,7 @@ import { BufferPool } from './buffer-pool.js';
 import { write } from 'node:fs';
 import { promisify } from 'node:util';
 import { directGet, DirectGetUnsupportedError, RangeMismatchError } from './direct-get.js';
+import { rangeStartOf } from './http-head.js';
 import type { SignedGet } from './signed-get.js';
 import { directReadSettings, keepAliveAgents, type DirectReadSettings } from './s3-client.js';
 import { smallGet, type KeepAliveAgents } from './small-get.js';
@@ -73,8 +74,7 @@ async function smallRead(req: SignedGet, r: RangeRead, agents: KeepAliveAgents, 
       const ce = headers['content-encoding'];
       if (ce !== undefined && ce !== '' && ce.toLowerCase() !== 'identity') throw new DirectGetUnsupportedError(`Content-Encoding ${ce}`);
       if (status === 206) {
-        const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(headers['content-range'] ?? '');
-        const first = m ? Number(m[1]) : undefined;
+        const first = rangeStartOf(headers['content-range']);
         if (first !== r.start) throw new RangeMismatchError(`asked for bytes from ${r.start}, the answer starts at ${first ?? 'an unknown offset'}`);
       } else if (status !== 200 || r.start !== 0) {
         throw new RangeMismatchError(`asked for bytes ${r.start}-${r.end}, got status ${status} without a range`);
